@@ -1,0 +1,79 @@
+"""Small file helpers: atomic writes, hashing, JSON sidecars with provenance."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from micromotion._version import __version__
+from micromotion.errors import MicromotionError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Readers never see a half-written file: on any exception the temporary file is removed
+    and ``path`` is left as it was.
+
+    Args:
+        path: The final destination.
+
+    Yields:
+        A path in the same directory (so the final rename is atomic) to write to.
+
+    Raises:
+        MicromotionError: If the destination directory cannot be written.
+    """
+    final = Path(path)
+    parent = final.parent if str(final.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=parent)
+    except OSError as exc:
+        raise MicromotionError(f"{final}: cannot write here ({exc.strerror or exc})") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def provenance(**fields: Any) -> dict[str, Any]:
+    """Return a provenance record: the given fields plus micromotion's version and a UTC time."""
+    return {
+        "micromotion_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **fields,
+    }

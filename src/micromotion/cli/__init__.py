@@ -1,0 +1,48 @@
+"""The ``micromotion`` command line: a thin layer over the public API.
+
+Every subcommand lives in its own module and is registered here. User mistakes
+(:class:`~micromotion.errors.MicromotionError`) are printed as one line on stderr with exit
+status 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from micromotion._version import __version__
+from micromotion.errors import MicromotionError
+
+
+class _Group(click.Group):
+    """A click group that turns :class:`MicromotionError` into a one-line error and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MicromotionError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="micromotion")
+def main() -> None:
+    """Decode micromotions in StyleGAN latent space and animate faces with them."""
+
+
+def _register() -> None:
+    # Imported here so that `micromotion --help` stays fast and each command owns its module.
+    from micromotion.cli import convert, generate, zoo
+
+    main.add_command(generate.generate)
+    main.add_command(convert.convert)
+    main.add_command(zoo.zoo)
+
+
+_register()

@@ -1,0 +1,45 @@
+"""Options and helpers shared by CLI commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import torch
+
+from micromotion.errors import MicromotionError
+
+
+def resolve_device(name: str) -> torch.device:
+    """Turn ``auto``/``cpu``/``cuda[:i]`` into a device, with a clear error if unavailable."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise MicromotionError(f"--device {name!r}: not a device ({exc})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MicromotionError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def device_option(func: Any) -> Any:
+    """The ``--device`` option."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        metavar="DEVICE",
+        help="auto, cpu, cuda or cuda:N.",
+    )(func)
+
+
+def generator_option(func: Any) -> Any:
+    """The ``--generator`` option."""
+    return click.option(
+        "--generator",
+        "generator_spec",
+        required=True,
+        metavar="SPEC",
+        help="Checkpoint file (.pkl, .pt, .safetensors) or zoo name (see `micromotion zoo list`).",
+    )(func)
