@@ -566,7 +566,9 @@ def _from_nvidia(record: Any, path: Path) -> Generator:
     if record.init_args:
         raise CheckpointError(f"{path}: positional init args in the pickle are not supported")
     mapping_kwargs = dict(kwargs.get("mapping_kwargs") or {})
-    synthesis_kwargs = dict(kwargs.get("synthesis_kwargs") or {})
+    # stylegan2-ada nests the synthesis settings in synthesis_kwargs; the stylegan3 repo's
+    # StyleGAN2 Generator takes them (channel_base, conv_clamp, ...) as top-level kwargs.
+    synthesis_kwargs = {**kwargs, **dict(kwargs.get("synthesis_kwargs") or {})}
     if int(kwargs.get("c_dim", 0) or 0) != 0:
         raise CheckpointError(f"{path}: conditional generators (c_dim > 0) are not supported yet")
     architecture = synthesis_kwargs.get("architecture", "skip")
