@@ -1,0 +1,82 @@
+"""Render micromotion clips: move one W+ code along one or more directions, frame by frame."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from micromotion.direction import Micromotion
+from micromotion.errors import MicromotionError
+from micromotion.images import to_uint8
+from micromotion.networks.stylegan2 import Generator, NoiseMode
+from micromotion.video import loop_indices
+
+
+def clip_codes(
+    w: torch.Tensor,
+    edits: Sequence[tuple[Micromotion, float]],
+    *,
+    frames: int = 100,
+) -> torch.Tensor:
+    """Return the codes of a clip: frame ``i`` is ``w + (i / (frames − 1)) · Σ sₖ·dₖ``.
+
+    Args:
+        w: ``[num_ws, w_dim]`` the start code.
+        edits: ``(micromotion, strength)`` pairs; their masked directions add up.
+        frames: Number of frames (≥ 2); the last frame reaches the full strength.
+
+    Returns:
+        ``[frames, num_ws, w_dim]``.
+    """
+    if frames < 2:
+        raise MicromotionError(f"--frames {frames}: need at least 2 frames")
+    if not edits:
+        raise MicromotionError("no micromotion to apply")
+    if w.ndim == 3 and w.shape[0] == 1:
+        w = w[0]
+    total = torch.zeros_like(w)
+    for mm, strength in edits:
+        total = mm.edit(total, strength)  # masked s·d, shape-checked against w
+    t = torch.linspace(0, 1, frames, dtype=w.dtype, device=w.device)[:, None, None]
+    return w.unsqueeze(0) + t * total.unsqueeze(0)
+
+
+def render_frames(
+    G: Generator,
+    codes: torch.Tensor,
+    *,
+    loop: str = "none",
+    batch_size: int = 8,
+    noise_mode: NoiseMode = "const",
+    callback: Callable[[int], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """Render codes ``[T, num_ws, w_dim]`` and yield uint8 frame batches ``[B, R, R, 3]``.
+
+    Each code is rendered once; with ``loop="pingpong"`` the frames are replayed in reverse
+    from memory instead of being rendered again.
+
+    Args:
+        G: The generator.
+        codes: One W+ code per frame.
+        loop: ``none`` or ``pingpong``.
+        batch_size: Frames per synthesis pass.
+        noise_mode: Noise of the synthesis network (``const`` keeps the texture still).
+        callback: Called with the number of frames rendered after each batch.
+    """
+    order = loop_indices(codes.shape[0], loop)
+    keep: list[np.ndarray] = []
+    device = G.w_avg.device
+    with torch.inference_mode():
+        for start in range(0, codes.shape[0], batch_size):
+            batch = codes[start : start + batch_size].to(device)
+            frames = to_uint8(G.synthesis(batch, noise_mode=noise_mode))
+            if loop != "none":
+                keep.extend(frames)
+            if callback is not None:
+                callback(frames.shape[0])
+            yield frames
+    tail = order[codes.shape[0] :]
+    for start in range(0, len(tail), batch_size):
+        yield np.stack([keep[i] for i in tail[start : start + batch_size]])

@@ -1,0 +1,488 @@
+"""A micromotion: one editing direction in W+ with the subspace it came from.
+
+A :class:`Micromotion` holds the direction ``d`` ``[num_ws, w_dim]``, an optional per-layer
+mask, and, when it was decoded from anchors, the per-layer low-rank basis, singular values
+and the denoised anchors, so a result can be inspected and reproduced. It is stored as a
+``.safetensors`` file whose JSON metadata records what made it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from micromotion._io import atomic_path
+from micromotion._version import __version__
+from micromotion.errors import CheckpointError, MicromotionError
+
+#: Format tag stored in the safetensors metadata.
+MICROMOTION_FORMAT = "micromotion-direction"
+MICROMOTION_FORMAT_VERSION = "1"
+
+_OPTIONAL_TENSORS = ("basis", "singular_values", "denoised_anchors", "anchors")
+
+
+@dataclass
+class Micromotion:
+    """An editing direction in W+ space, with provenance.
+
+    Attributes:
+        direction: ``[num_ws, w_dim]`` float32, the full direction (unmasked).
+        mask: ``[num_ws]`` bool; edits move only the layers where it is true.
+        metadata: JSON-serialisable facts: name, source (text / video / latents / official),
+            rank, robust, method, generator fingerprint, version, creation time, ...
+        basis: ``[num_ws, k, w_dim]`` per-layer orthonormal basis of the low-rank subspace.
+        singular_values: ``[num_ws, s]`` per-layer spectrum of the low-rank anchors.
+        denoised_anchors: ``[n, num_ws, w_dim]`` the low-rank reconstruction of the anchors.
+        anchors: ``[n, num_ws, w_dim]`` the anchors as given.
+    """
+
+    direction: torch.Tensor
+    mask: torch.Tensor
+    metadata: dict[str, Any] = field(default_factory=dict)
+    basis: torch.Tensor | None = None
+    singular_values: torch.Tensor | None = None
+    denoised_anchors: torch.Tensor | None = None
+    anchors: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.direction.ndim != 2:
+            raise MicromotionError(
+                f"a direction must be [num_ws, w_dim], got {list(self.direction.shape)}"
+            )
+        if not torch.isfinite(self.direction).all():
+            raise MicromotionError("the direction contains NaN or inf")
+        if self.mask.shape != (self.num_ws,):
+            raise MicromotionError(f"mask must be [{self.num_ws}], got {list(self.mask.shape)}")
+        self.mask = self.mask.to(torch.bool)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_anchors(
+        cls,
+        anchors: torch.Tensor,
+        *,
+        rank: int | str = 4,
+        robust: bool = True,
+        center: bool = False,
+        method: str | None = None,
+        times: torch.Tensor | None = None,
+        layers: str | Sequence[int] | None = None,
+        name: str = "micromotion",
+        source: str = "latents",
+        generator_fingerprint: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        rpca_kwargs: Mapping[str, Any] | None = None,
+    ) -> Micromotion:
+        """Decode a micromotion from anchor codes of one face performing a motion.
+
+        Per W+ layer the ``n × w_dim`` anchor matrix is split by robust PCA into low-rank and
+        sparse parts, reconstructed at ``rank``, and the direction is read off the
+        reconstruction (see :func:`micromotion.subspace.direction_from`).
+
+        Args:
+            anchors: ``[n, num_ws, w_dim]`` W+ codes in motion order, ``n ≥ 3``.
+            rank: Rank of the reconstruction (4 in the paper) or ``"auto"``.
+            robust: Robust PCA (the paper); ``False`` for plain truncated PCA (ablations).
+            center: Subtract the per-layer mean before the decomposition.
+            method: ``"endpoints"`` (the paper's definition) or ``"slope"``; ``None`` picks
+                the library default.
+            times: ``[n]`` times of the anchors for ``"slope"`` (default: evenly spaced).
+            layers: Layers the edit moves, e.g. ``"0-7"`` (default: all).
+            name: Name recorded in the metadata (e.g. ``"smile"``).
+            source: Where the anchors came from: ``text``, ``video`` or ``latents``.
+            generator_fingerprint: sha256 of the generator the anchors belong to.
+            metadata: Further JSON-serialisable facts to record (template, video, ...).
+            rpca_kwargs: Options for :func:`micromotion.subspace.robust_pca`.
+
+        Returns:
+            The decoded micromotion.
+        """
+        from micromotion import subspace
+
+        anchors = _check_anchors(anchors)
+        decomp = subspace.decompose(
+            anchors, rank=rank, robust=robust, center=center, rpca_kwargs=dict(rpca_kwargs or {})
+        )
+        kwargs: dict[str, Any] = {}
+        if method is not None:
+            kwargs["method"] = method
+        if times is not None:
+            kwargs["times"] = times
+        direction = subspace.direction_from(decomp.denoised, **kwargs)
+        used_method = method or _default_method()
+        num_ws = anchors.shape[1]
+        mask = (
+            subspace.layer_mask(layers, num_ws)
+            if layers is not None
+            else torch.ones(num_ws, dtype=torch.bool)
+        )
+        rank_meta = decomp.rank if isinstance(decomp.rank, int) else list(decomp.rank)
+        meta = {
+            "name": name,
+            "source": source,
+            "num_anchors": int(anchors.shape[0]),
+            "rank": rank_meta,
+            "rank_requested": rank,
+            "robust": robust,
+            "center": center,
+            "method": used_method,
+            "layers": _layers_text(mask),
+            "generator_fingerprint": generator_fingerprint,
+            "rpca": _jsonable(getattr(decomp, "rpca", None)),
+            **dict(metadata or {}),
+        }
+        return cls(
+            direction=direction.float().contiguous(),
+            mask=mask,
+            metadata=_stamp(meta),
+            basis=decomp.basis.float().contiguous(),
+            singular_values=decomp.singular_values.float().contiguous(),
+            denoised_anchors=decomp.denoised.float().contiguous(),
+            anchors=anchors.float().contiguous(),
+        )
+
+    @classmethod
+    def from_official(cls, tensor: torch.Tensor, *, name: str, file: str = "") -> Micromotion:
+        """Wrap one of the paper's pre-computed ``[1, num_ws, w_dim]`` directions, bit for bit."""
+        t = tensor.detach()
+        if t.ndim == 3 and t.shape[0] == 1:
+            t = t[0]
+        if t.ndim != 2:
+            raise MicromotionError(
+                f"an official direction is [1, num_ws, w_dim], got {list(tensor.shape)}"
+            )
+        if t.dtype != torch.float32:
+            raise MicromotionError(f"an official direction is float32, got {t.dtype}")
+        meta = {
+            "name": name,
+            "source": "official",
+            "origin": "github.com/wuqiuche/micromotion-styleGAN (MIT, (c) 2022 Qiucheng Wu)",
+            "file": file,
+            "note": "pre-computed by the paper's authors; the paper renders w + (i/100)*5*d",
+        }
+        return cls(
+            direction=t.clone().contiguous(),
+            mask=torch.ones(t.shape[0], dtype=torch.bool),
+            metadata=_stamp(meta),
+        )
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def num_ws(self) -> int:
+        """Number of W+ entries the direction spans."""
+        return int(self.direction.shape[0])
+
+    @property
+    def w_dim(self) -> int:
+        """Width of each W+ entry."""
+        return int(self.direction.shape[1])
+
+    @property
+    def name(self) -> str:
+        """The recorded name."""
+        return str(self.metadata.get("name", "micromotion"))
+
+    @property
+    def masked_direction(self) -> torch.Tensor:
+        """``[num_ws, w_dim]`` the direction with masked-out layers zeroed."""
+        return self.direction * self.mask[:, None].to(self.direction.dtype)
+
+    def with_layers(self, layers: str | Sequence[int] | None) -> Micromotion:
+        """Return a copy whose edits move only ``layers`` (``None``: all layers)."""
+        from micromotion import subspace
+
+        mask = (
+            torch.ones(self.num_ws, dtype=torch.bool)
+            if layers is None
+            else subspace.layer_mask(layers, self.num_ws)
+        )
+        meta = {**self.metadata, "layers": _layers_text(mask)}
+        return Micromotion(
+            direction=self.direction,
+            mask=mask,
+            metadata=meta,
+            basis=self.basis,
+            singular_values=self.singular_values,
+            denoised_anchors=self.denoised_anchors,
+            anchors=self.anchors,
+        )
+
+    # ------------------------------------------------------------------ editing
+
+    def check_compatible(
+        self, *, num_ws: int, w_dim: int, fingerprint: str | None = None, what: str = "generator"
+    ) -> None:
+        """Raise on a shape mismatch; warn if the direction was made on another network.
+
+        Directions do transfer between checkpoints of one architecture (for example FFHQ
+        networks fine-tuned on other domains), so a different fingerprint is only a warning.
+        """
+        if (num_ws, w_dim) != (self.num_ws, self.w_dim):
+            raise MicromotionError(
+                f"micromotion {self.name!r} is for W+ of [{self.num_ws}, {self.w_dim}], "
+                f"but the {what} has [{num_ws}, {w_dim}]"
+            )
+        own = self.metadata.get("generator_fingerprint")
+        if fingerprint and own and own != fingerprint:
+            warnings.warn(
+                f"micromotion {self.name!r} was decoded on generator {own[:12]}…, "
+                f"applying it to {fingerprint[:12]}…",
+                stacklevel=2,
+            )
+
+    def edit(self, ws: torch.Tensor, strength: float | torch.Tensor) -> torch.Tensor:
+        """Return ``ws + strength·d`` on the masked layers.
+
+        Args:
+            ws: ``[num_ws, w_dim]`` or ``[N, num_ws, w_dim]``.
+            strength: A number, or a tensor broadcastable to ``[N]``.
+
+        Returns:
+            Edited codes, same shape and dtype as ``ws``.
+        """
+        if ws.shape[-2:] != (self.num_ws, self.w_dim):
+            raise MicromotionError(
+                f"codes of shape {list(ws.shape)} do not match micromotion {self.name!r} "
+                f"([..., {self.num_ws}, {self.w_dim}])"
+            )
+        d = self.masked_direction.to(device=ws.device, dtype=ws.dtype)
+        s = torch.as_tensor(strength, device=ws.device, dtype=ws.dtype)
+        if s.ndim == 1:
+            s = s[:, None, None]
+        return ws + s * d
+
+    def trajectory(
+        self, ws: torch.Tensor, strengths: Sequence[float] | torch.Tensor
+    ) -> torch.Tensor:
+        """Return ``[T, num_ws, w_dim]``: one code ``ws`` moved to each strength in turn."""
+        if ws.ndim == 3 and ws.shape[0] == 1:
+            ws = ws[0]
+        if ws.ndim != 2:
+            raise MicromotionError(
+                f"trajectory() takes one code [num_ws, w_dim], got {list(ws.shape)}"
+            )
+        s = torch.as_tensor(strengths, dtype=ws.dtype, device=ws.device).reshape(-1)
+        return self.edit(ws.unsqueeze(0).expand(s.shape[0], -1, -1), s)
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the micromotion as ``.safetensors`` atomically; returns the path."""
+        from safetensors.torch import save_file
+
+        tensors = {"direction": self.direction.detach().cpu().float().contiguous()}
+        tensors["mask"] = self.mask.detach().cpu().to(torch.uint8).contiguous()
+        for key in _OPTIONAL_TENSORS:
+            value = getattr(self, key)
+            if value is not None:
+                tensors[key] = value.detach().cpu().float().contiguous()
+        meta = {
+            "format": MICROMOTION_FORMAT,
+            "format_version": MICROMOTION_FORMAT_VERSION,
+            "metadata": json.dumps(self.metadata),
+        }
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata=meta)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Micromotion:
+        """Read a micromotion file written by :meth:`save`.
+
+        Raises:
+            CheckpointError: If the file is missing, corrupt, or not a micromotion file.
+        """
+        from safetensors import SafetensorError, safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such file")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(
+                f"{path}: not a micromotion file (unreadable as safetensors: {exc})"
+            ) from exc
+        if meta.get("format") != MICROMOTION_FORMAT:
+            raise CheckpointError(
+                f"{path}: not a micromotion file ({meta.get('format', 'no micromotion metadata')})"
+            )
+        try:
+            metadata = json.loads(meta.get("metadata", "{}"))
+            direction = tensors["direction"]
+            mask = tensors["mask"].to(torch.bool)
+        except (KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: incomplete micromotion file ({exc})") from exc
+        try:
+            return cls(
+                direction=direction,
+                mask=mask,
+                metadata=metadata,
+                **{k: tensors.get(k) for k in _OPTIONAL_TENSORS},
+            )
+        except MicromotionError as exc:
+            raise CheckpointError(f"{path}: {exc}") from exc
+
+    def summary(self) -> dict[str, Any]:
+        """Return facts for ``micromotion info``: shapes, per-layer norms, spectrum."""
+        norms = self.direction.norm(dim=1)
+        out: dict[str, Any] = {
+            "name": self.name,
+            "num_ws": self.num_ws,
+            "w_dim": self.w_dim,
+            "norm": float(self.masked_direction.norm()),
+            "layers": _layers_text(self.mask),
+            "per_layer_norm": [round(float(v), 6) for v in norms],
+            "metadata": self.metadata,
+        }
+        if self.singular_values is not None:
+            out["singular_values"] = [
+                [round(float(v), 6) for v in row] for row in self.singular_values
+            ]
+        if self.anchors is not None:
+            out["num_anchors"] = int(self.anchors.shape[0])
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_anchors(anchors: Any) -> torch.Tensor:
+    t = torch.as_tensor(anchors)
+    if t.ndim != 3:
+        raise MicromotionError(f"anchors must be [n, num_ws, w_dim], got {list(t.shape)}")
+    if t.shape[0] < 3:
+        raise MicromotionError(f"need at least 3 anchors, got {t.shape[0]}")
+    if not torch.is_floating_point(t):
+        raise MicromotionError(f"anchors must be floating point, got {t.dtype}")
+    if not torch.isfinite(t).all():
+        raise MicromotionError("anchors contain NaN or inf")
+    return t
+
+
+def _default_method() -> str:
+    import inspect
+
+    from micromotion import subspace
+
+    return str(inspect.signature(subspace.direction_from).parameters["method"].default)
+
+
+def _layers_text(mask: torch.Tensor) -> str:
+    """``[T, T, F, T]`` → ``"0-1,3"``."""
+    idx = [i for i, m in enumerate(mask.tolist()) if m]
+    parts, start = [], None
+    for i, j in zip(idx, [*idx[1:], None], strict=True):
+        start = i if start is None else start
+        if j != i + 1:
+            parts.append(f"{start}-{i}" if i > start else f"{i}")
+            start = None
+    return ",".join(parts)
+
+
+def _jsonable(obj: Any) -> Any:
+    if obj is None or isinstance(obj, str | int | float | bool):
+        return obj
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "_asdict"):
+        return _jsonable(obj._asdict())
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(obj, k)) for k in obj.__dataclass_fields__}
+    return str(obj)
+
+
+def _stamp(meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **meta,
+        "micromotion_version": __version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def import_official(path: str | os.PathLike[str], *, name: str | None = None) -> Micromotion:
+    """Read one of the paper's ``torch.save``d direction tensors safely (``weights_only``).
+
+    Args:
+        path: A ``d_latent`` file from the paper's repository (``[1, 18, 512]`` float32).
+        name: Name to record (default: from the file name, e.g. ``smile.d_latent.pt``).
+
+    Raises:
+        CheckpointError: If the file is not such a tensor.
+    """
+    import pickle
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path}: not a torch tensor file ({first})") from exc
+    if not isinstance(obj, torch.Tensor):
+        raise CheckpointError(f"{path}: expected a tensor, found a {type(obj).__name__}")
+    if name is None:
+        name = path.name.split(".")[0] if path.name != "d_latent" else path.parent.name
+    try:
+        return Micromotion.from_official(obj, name=name, file=path.name)
+    except MicromotionError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
+
+
+def load_micromotion(spec: str | os.PathLike[str], *, progress: bool = True) -> Micromotion:
+    """Load a micromotion from a file or a zoo name (``smile``, ``eyesClose``, ...).
+
+    A micromotion ``.safetensors`` is read as is; one of the paper's raw ``d_latent`` torch
+    files is imported on the fly; a zoo name is downloaded and verified on first use and
+    converted once into a micromotion file beside the download.
+
+    Raises:
+        MicromotionError: If ``spec`` is neither a readable file nor a known zoo direction.
+    """
+    path = Path(spec)
+    if not path.exists():
+        from micromotion import zoo
+
+        raw = zoo.resolve(str(spec), kind="direction", progress=progress)
+        return Micromotion.load(ensure_converted(raw, name=zoo.get(str(spec)).name))
+    from micromotion.checkpoints import detect_format
+
+    if detect_format(path) == "safetensors":
+        return Micromotion.load(path)
+    return import_official(path)
+
+
+def ensure_converted(raw: Path, *, name: str) -> Path:
+    """Convert a downloaded official direction into ``<raw>.safetensors`` once; return it."""
+    out = raw.with_name(f"{name}.safetensors")
+    if out.is_file() and out.stat().st_mtime >= raw.stat().st_mtime:
+        try:
+            mm = Micromotion.load(out)
+        except CheckpointError:
+            pass  # a damaged conversion is simply redone below
+        else:
+            official = import_official(raw, name=name)
+            if torch.equal(mm.direction, official.direction):
+                return out
+    import_official(raw, name=name).save(out)
+    return out
