@@ -38,9 +38,13 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that `micromotion --help` stays fast and each command owns its module.
-    from micromotion.cli import convert, generate, zoo
+    from micromotion.cli import apply, convert, generate, subspace_cmds, zoo
 
     main.add_command(generate.generate)
+    main.add_command(apply.apply)
+    main.add_command(subspace_cmds.discover)
+    main.add_command(subspace_cmds.info)
+    main.add_command(subspace_cmds.import_official_cmd)
     main.add_command(convert.convert)
     main.add_command(zoo.zoo)
 

@@ -1,0 +1,58 @@
+"""``micromotion zoo``: list, download and locate pretrained networks and directions."""
+
+from __future__ import annotations
+
+import click
+
+from micromotion import zoo as zoo_lib
+
+
+@click.group()
+def zoo() -> None:
+    """Pretrained generators and the paper's directions (hash-checked, cached)."""
+
+
+@zoo.command("list")
+def list_cmd() -> None:
+    """List the registry: name, kind, resolution, whether it is cached, license."""
+    entries = zoo_lib.DEFAULT_ZOO.entries()
+    width = max(len(e.name) for e in entries)
+    click.echo(f"{'name':{width}}  {'kind':9}  {'res':>4}  {'cached':6}  license / description")
+    for e in entries:
+        res = str(e.resolution or "")
+        cached = "yes" if zoo_lib.is_cached(e) else "no"
+        alias = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
+        click.echo(f"{e.name:{width}}  {e.kind:9}  {res:>4}  {cached:6}  {e.license}")
+        click.echo(f"{'':{width}}  {'':9}  {'':>4}  {'':6}  {e.description}{alias}")
+    click.echo(f"\ncache: {zoo_lib.home() / 'zoo'}  (set MICROMOTION_HOME to move it)")
+
+
+@zoo.command("download")
+@click.argument("name")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def download_cmd(name: str, quiet: bool) -> None:
+    """Download NAME into the cache, verify it, and print the path of the ready file.
+
+    A direction is also converted into a micromotion .safetensors file, whose path is printed.
+    """
+    entry = zoo_lib.get(name)
+    path = zoo_lib.fetch(entry, progress=not quiet)
+    if entry.kind == "direction":
+        from micromotion.direction import ensure_converted
+
+        path = ensure_converted(path, name=entry.name)
+    click.echo(str(path))
+
+
+@zoo.command("path")
+@click.argument("name")
+def path_cmd(name: str) -> None:
+    """Print where NAME lives in the cache (exit 1 if it is not downloaded yet)."""
+    entry = zoo_lib.get(name)
+    path = zoo_lib.cache_path(entry)
+    click.echo(str(path))
+    if not path.is_file():
+        click.echo(
+            f"{entry.name} is not downloaded yet: micromotion zoo download {entry.name}", err=True
+        )
+        raise SystemExit(1)
