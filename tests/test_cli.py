@@ -103,6 +103,10 @@ def test_generate_bad_inputs(tmp_path, gen_file):
     assert_user_error(
         run("generate", "--generator", gen_file, "--seeds", "3-1", "--outdir", out), "bad range"
     )
+    (tmp_path / "afile").write_text("")
+    assert_user_error(
+        run("generate", "--generator", gen_file, "--outdir", tmp_path / "afile"), "not a directory"
+    )
     assert_user_error(
         run("generate", "--generator", gen_file, "--seeds", "a", "--outdir", out),
         "'a' is not a seed",
@@ -366,4 +370,9 @@ def test_discover_latents_bad_inputs(tmp_path):
         run("discover", "latents", tmp_path / "ok.npy", "-o", out, "--rank", "x"), "--rank"
     )
     assert_user_error(run("discover", "latents", tmp_path / "ok.npy", "-o", out, "--layers", "0-9"))
+    (tmp_path / "afile").write_text("")
+    assert_user_error(
+        run("discover", "latents", tmp_path / "ok.npy", "-o", tmp_path / "afile" / "o.safetensors"),
+        "cannot write here",
+    )
     assert not out.exists()

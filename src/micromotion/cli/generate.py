@@ -38,7 +38,7 @@ from micromotion.seeds import parse_seeds
     help="Per-pixel noise: the checkpoint's fixed maps, fresh random, or none.",
 )
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--outdir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--outdir", required=True, type=click.Path(path_type=Path))
 @device_option
 def generate(
     generator_spec: str,
