@@ -1,78 +1,36 @@
-"""The zoo and downloads, against a real HTTP server on 127.0.0.1 (no mocks)."""
+"""The zoo: registry, verified cache and CLI, against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
-import socket
-import threading
 from dataclasses import replace
-from typing import ClassVar
 
 import pytest
 import torch
 from click.testing import CliRunner
 
 from conftest import REFERENCE
-from micromotion import DownloadError, MicromotionError, zoo
+from micromotion import zoo
+from micromotion.cli import main
 from micromotion.direction import Micromotion, load_micromotion
+from micromotion.errors import DownloadError, MicromotionError
 from micromotion.zoo import Zoo, ZooEntry
+from test_download import PAYLOAD, PAYLOAD_SHA, closed_port, http_server, leftovers
 
-PAYLOAD = b"micromotion test payload\n" * 4000
-PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+__all__ = ["closed_port", "http_server"]  # fixtures imported for use here
 
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    files: ClassVar[dict[str, bytes]] = {}
-    hits: ClassVar[list[str]] = []
-
-    def do_GET(self):
-        self.hits.append(self.path)
-        if self.path == "/truncated":
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 3])
-            self.wfile.flush()
-            self.close_connection = True
-            return
-        body = self.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+DIRECTIONS = ("smile", "angry", "aging", "eyesClose", "headsTurn")
+FFHQ_URL = (
+    "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
+    "stylegan2-ffhq-1024x1024.pkl"
+)
 
 
-@pytest.fixture
-def server():
-    _Handler.files = {"/good.bin": PAYLOAD}
-    _Handler.hits = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]  # closed once the with-block ends: connections are refused
-
-
-def entry(urls, sha256=PAYLOAD_SHA, name="thing"):
+def make_entry(urls, *, sha256=PAYLOAD_SHA, name="thing", kind="generator", aliases=()):
     return ZooEntry(
         name=name,
-        kind="generator",
+        kind=kind,
         urls=tuple(urls),
         filename="thing.bin",
         sha256=sha256,
@@ -80,175 +38,322 @@ def entry(urls, sha256=PAYLOAD_SHA, name="thing"):
         license="test",
         origin="test",
         description="test asset",
+        aliases=aliases,
     )
 
 
-def _leftovers(path):
-    return [p.name for p in path.parent.iterdir() if p.name.endswith(".part")]
+@pytest.fixture
+def default_zoo(monkeypatch):
+    """A copy of the default registry that the test may change (the CLI uses it)."""
+    copy = Zoo(zoo.DEFAULT_ZOO.list_entries())
+    monkeypatch.setattr(zoo, "DEFAULT_ZOO", copy)
+    return copy
 
 
-def test_good_file_then_cache_hit(server):
-    base, handler = server
-    reg = Zoo([entry([f"{base}/good.bin"])])
-    path = zoo.fetch("thing", zoo=reg, progress=False)
-    assert path.read_bytes() == PAYLOAD
+def swap(registry, entry):
+    """Replace the entry of the same name in ``registry`` with ``entry``."""
+    registry.unregister(entry.name)
+    registry.register(entry)
+    return entry
+
+
+def reference_file(name):
+    path = REFERENCE / f"{name}.d_latent.pt"
+    if not path.is_file():
+        pytest.skip("../shared/reference is not beside the repository")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry.
+
+
+def test_registry_rules():
+    reg = Zoo([make_entry(["http://127.0.0.1:1/x"], aliases=("alias",))])
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register(make_entry(["http://127.0.0.1:1/y"], name="THING"))
+    with pytest.raises(ValueError, match="'alias' is already registered"):
+        reg.register(make_entry(["http://127.0.0.1:1/y"], name="other", aliases=("alias",)))
+    assert reg.names() == ["thing"]  # the failed registrations left nothing behind
+    with pytest.raises(MicromotionError, match=r"'thign' is not a zoo name; did you mean thing\?"):
+        reg.get("thign")
+    with pytest.raises(MicromotionError, match="is a generator, not a direction"):
+        reg.get("thing", kind="direction")
+    assert reg.get("ALIAS").name == "thing"
+    assert reg.unregister("alias").name == "thing"
+    assert "thing" not in reg and "alias" not in reg and len(reg) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("sha256", "abc"), ("sha256", PAYLOAD_SHA.upper()), ("urls", ()), ("filename", "a/b")],
+)
+def test_entry_validation(field, value):
+    with pytest.raises(ValueError, match="zoo entry 'thing'"):
+        replace(make_entry(["http://127.0.0.1:1/x"]), **{field: value})
+
+
+def test_default_zoo_contents():
+    assert set(DIRECTIONS) <= set(zoo.DEFAULT_ZOO.names(kind="direction"))
+    ffhq = zoo.get("ffhq")
+    assert ffhq.name == "stylegan2-ffhq-1024" and ffhq.urls == (FFHQ_URL,)
+    assert (ffhq.kind, ffhq.resolution, ffhq.format) == ("generator", 1024, "nvidia-pkl")
+    assert ffhq.sha256 is None  # NVIDIA publishes none; we never invent one
+    assert "NVIDIA Source Code License-NC" in ffhq.license
+    assert zoo.get("eyesclose").name == "eyesClose"  # case-insensitive
+    for name in DIRECTIONS:
+        e = zoo.get(name, kind="direction")
+        assert e.format == "official-direction" and e.license == "MIT" and e.sha256
+        assert e.urls == (
+            f"https://github.com/wuqiuche/micromotion-styleGAN/raw/main/pregen_latents/{name}/d_latent",
+        )
+    for e in zoo.list_entries():
+        assert all(u.startswith("https://") for u in e.urls)
+
+
+@pytest.mark.parametrize("name", DIRECTIONS)
+def test_reference_files_match_zoo_hashes(name):
+    data = reference_file(name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == zoo.get(name).sha256
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching and the cache.
+
+
+def test_good_file_then_cache_hit(http_server):
+    reg = Zoo([make_entry([http_server.url("/good.bin")])])
+    path = zoo.fetch("thing", registry=reg, progress=False)
     assert path == zoo.home() / "zoo" / "thing" / "thing.bin"
-    assert zoo.fetch("thing", zoo=reg, progress=False) == path
-    assert handler.hits == ["/good.bin"]  # the second fetch was a verified cache hit
+    assert path.read_bytes() == PAYLOAD
+    assert zoo.fetch("THING", registry=reg, progress=False) == path
+    assert http_server.hits == ["/good.bin"]  # the second fetch was a verified cache hit
+    assert not path.with_name("thing.bin.json").exists()  # published hash: no TOFU record
 
 
-def test_wrong_hash(server):
-    base, _ = server
-    reg = Zoo([entry([f"{base}/good.bin"], sha256="0" * 64)])
-    with pytest.raises(DownloadError, match=r"sha256 mismatch: expected 0{64}, got " + PAYLOAD_SHA):
-        zoo.fetch("thing", zoo=reg, progress=False)
-    path = zoo.cache_path(reg.get("thing"))
-    assert not path.exists() and not _leftovers(path)
-
-
-def test_truncated(server):
-    base, _ = server
-    reg = Zoo([entry([f"{base}/truncated"])])
-    with pytest.raises(DownloadError, match="truncated") as info:
-        zoo.fetch("thing", zoo=reg, progress=False)
-    path = zoo.cache_path(reg.get("thing"))
-    assert str(path) in str(info.value)  # says where to put a hand-downloaded copy
-    assert not path.exists() and not _leftovers(path)
-
-
-def test_404_names_url_and_destination(server):
-    base, _ = server
-    reg = Zoo([entry([f"{base}/missing.bin"])])
+def test_wrong_hash(http_server):
+    url = http_server.url("/good.bin")
+    reg = Zoo([make_entry([url], sha256="0" * 64)])
     with pytest.raises(DownloadError) as info:
-        zoo.fetch("thing", zoo=reg, progress=False)
+        zoo.fetch("thing", registry=reg, progress=False)
     message = str(info.value)
-    assert f"{base}/missing.bin" in message and "HTTP 404" in message
-    assert f"save it as {zoo.cache_path(reg.get('thing'))}" in message
-    assert "\n" not in message
+    assert f"{url} (sha256 mismatch: expected {'0' * 64}, got {PAYLOAD_SHA})" in message
+    path = zoo.cache_path(reg.get("thing"))
+    assert not path.exists() and leftovers(path.parent) == []
+
+
+def test_truncated(http_server):
+    reg = Zoo([make_entry([http_server.url("/truncated")])])
+    with pytest.raises(DownloadError) as info:
+        zoo.fetch("thing", registry=reg, progress=False)
+    path = zoo.cache_path(reg.get("thing"))
+    assert f"/truncated (truncated: got {len(PAYLOAD) // 3} of {len(PAYLOAD)} bytes)" in str(
+        info.value
+    )
+    assert str(info.value).endswith(f"save it as {path}")
+    assert not path.exists() and leftovers(path.parent) == []
+
+
+def test_404_names_url_and_destination(http_server):
+    url = http_server.url("/missing.bin")
+    reg = Zoo([make_entry([url])])
+    with pytest.raises(DownloadError) as info:
+        zoo.fetch("thing", registry=reg, progress=False)
+    path = zoo.cache_path(reg.get("thing"))
+    assert str(info.value) == (
+        f"could not download thing from {url} (HTTP 404). Download it yourself and save it as "
+        f"{path}"
+    )
 
 
 def test_no_server(closed_port):
     url = f"http://127.0.0.1:{closed_port}/x.bin"
-    reg = Zoo([entry([url])])
-    with pytest.raises(DownloadError, match="unreachable") as info:
-        zoo.fetch("thing", zoo=reg, progress=False, timeout=5)
-    assert url in str(info.value)
+    reg = Zoo([make_entry([url])])
+    with pytest.raises(DownloadError) as info:
+        zoo.fetch("thing", registry=reg, progress=False, timeout=5)
+    message = str(info.value)
+    assert message.startswith(f"could not download thing from {url} (unreachable")
+    assert message.endswith(f"save it as {zoo.cache_path(reg.get('thing'))}")
+    assert "\n" not in message
 
 
-def test_mirror_fallback(server):
-    base, handler = server
-    reg = Zoo([entry([f"{base}/missing.bin", f"{base}/good.bin"])])
-    assert zoo.fetch("thing", zoo=reg, progress=False).read_bytes() == PAYLOAD
-    assert handler.hits == ["/missing.bin", "/good.bin"]
+def test_mirror_fallback(http_server):
+    reg = Zoo([make_entry([http_server.url("/missing.bin"), http_server.url("/good.bin")])])
+    assert zoo.fetch("thing", registry=reg, progress=False).read_bytes() == PAYLOAD
+    assert http_server.hits == ["/missing.bin", "/good.bin"]
 
 
-def test_trust_on_first_use(server):
-    base, handler = server
-    reg = Zoo([entry([f"{base}/good.bin"], sha256=None)])
-    path = zoo.fetch("thing", zoo=reg, progress=False)
-    record = json.loads(path.with_name(path.name + ".json").read_text())
-    assert record["sha256"] == PAYLOAD_SHA and record["url"].endswith("/good.bin")
-    # The server now serves other bytes and the cached copy gets damaged: the re-download
-    # must match what was trusted first, so it is refused.
-    handler.files["/good.bin"] = b"something else"
+def test_all_mirrors_fail(http_server, closed_port):
+    first, second = http_server.url("/missing.bin"), f"http://127.0.0.1:{closed_port}/x"
+    reg = Zoo([make_entry([first, second])])
+    with pytest.raises(DownloadError) as info:
+        zoo.fetch("thing", registry=reg, progress=False)
+    assert f"from {first} (HTTP 404), {second} (unreachable" in str(info.value)
+
+
+def test_trust_on_first_use(http_server):
+    reg = Zoo([make_entry([http_server.url("/good.bin")], sha256=None)])
+    path = zoo.fetch("thing", registry=reg, progress=False)
+    record = json.loads(path.with_name("thing.bin.json").read_text())
+    assert record["sha256"] == PAYLOAD_SHA and record["url"] == http_server.url("/good.bin")
+    assert record["trust"] == "first use" and record["micromotion_version"] and record["created"]
+    assert zoo.fetch("thing", registry=reg, progress=False) == path
+    assert http_server.hits == ["/good.bin"]
+    # The server now serves other bytes and the cached copy is damaged: the re-download must
+    # match what was trusted first, so it is refused and the damaged copy is kept aside.
+    http_server.files["/good.bin"] = b"something else"
     path.write_bytes(b"damaged")
-    with pytest.raises(DownloadError, match="failed its sha256 check"):
-        zoo.fetch("thing", zoo=reg, progress=False)
+    with pytest.raises(DownloadError, match="failed its sha256 check") as info:
+        zoo.fetch("thing", registry=reg, progress=False)
+    assert "recorded on first use in thing.bin.json" in str(info.value)
     assert path.with_name("thing.bin.corrupt").read_bytes() == b"damaged"
+    assert not path.exists()
 
 
-def test_corrupted_cache_is_redownloaded(server):
-    base, handler = server
-    reg = Zoo([entry([f"{base}/good.bin"])])
-    path = zoo.fetch("thing", zoo=reg, progress=False)
+def test_file_placed_by_hand_is_trusted_and_recorded(http_server):
+    reg = Zoo([make_entry([http_server.url("/good.bin")], sha256=None)])
+    path = zoo.cache_path(reg.get("thing"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"hand-downloaded")
+    assert zoo.fetch("thing", registry=reg, progress=False) == path
+    record = json.loads(path.with_name("thing.bin.json").read_text())
+    assert record["sha256"] == hashlib.sha256(b"hand-downloaded").hexdigest()
+    assert http_server.hits == []
+
+
+def test_unreadable_record_is_an_error(http_server):
+    reg = Zoo([make_entry([http_server.url("/good.bin")], sha256=None)])
+    path = zoo.fetch("thing", registry=reg, progress=False)
+    path.with_name("thing.bin.json").write_text("{not json")
+    with pytest.raises(MicromotionError, match="thing.bin.json: unreadable"):
+        zoo.fetch("thing", registry=reg, progress=False)
+
+
+def test_corrupted_cache_is_redownloaded(http_server):
+    reg = Zoo([make_entry([http_server.url("/good.bin")])])
+    path = zoo.fetch("thing", registry=reg, progress=False)
     path.write_bytes(b"bit rot")
-    assert zoo.fetch("thing", zoo=reg, progress=False).read_bytes() == PAYLOAD
-    assert len(handler.hits) == 2
+    assert zoo.fetch("thing", registry=reg, progress=False).read_bytes() == PAYLOAD
+    assert len(http_server.hits) == 2
+    assert sorted(p.name for p in path.parent.iterdir()) == ["thing.bin"]  # nothing aside
 
 
-def test_registry_rules():
-    reg = Zoo([entry(["http://127.0.0.1:1/x"])])
-    with pytest.raises(ValueError, match="already registered"):
-        reg.register(entry(["http://127.0.0.1:1/y"], name="THING"))
-    with pytest.raises(MicromotionError, match="did you mean thing"):
-        reg.get("thign")
-    with pytest.raises(MicromotionError, match="is a generator, not a direction"):
-        reg.get("thing", kind="direction")
-    assert zoo.get("FFHQ").name == "stylegan2-ffhq-1024"
-    assert zoo.get("eyesclose").name == "eyesClose"
-    with pytest.raises(DownloadError, match="only http"):
-        zoo.download("file:///etc/passwd", zoo.home() / "p")
+def test_corrupted_cache_while_offline(http_server, closed_port):
+    reg = Zoo([make_entry([http_server.url("/good.bin")])])
+    path = zoo.fetch("thing", registry=reg, progress=False)
+    path.write_bytes(b"bit rot")
+    offline = Zoo([make_entry([f"http://127.0.0.1:{closed_port}/x"])])
+    with pytest.raises(DownloadError) as info:
+        zoo.fetch("thing", registry=offline, progress=False)
+    assert str(info.value).startswith(
+        "thing.bin in the cache failed its sha256 check (moved aside to thing.bin.corrupt), "
+        "and could not download thing"
+    )
+    assert path.with_name("thing.bin.corrupt").read_bytes() == b"bit rot"
 
 
-def test_default_zoo_contents():
-    names = {e.name for e in zoo.DEFAULT_ZOO.entries()}
-    assert {"smile", "angry", "aging", "eyesClose", "headsTurn", "stylegan2-ffhq-1024"} <= names
-    ffhq = zoo.get("stylegan2-ffhq-1024")
-    assert ffhq.kind == "generator" and ffhq.resolution == 1024 and ffhq.format == "nvidia-pkl"
-    assert ffhq.sha256 is None  # NVIDIA publishes none; we never invent one
-    for e in zoo.DEFAULT_ZOO.entries():
-        assert all(u.startswith("https://") for u in e.urls)
-        assert e.sha256 is None or len(e.sha256) == 64
+def test_resolve(http_server, tmp_path):
+    reg = Zoo([make_entry([http_server.url("/good.bin")])])
+    local = tmp_path / "mine.pkl"
+    local.write_bytes(b"x")
+    assert zoo.resolve(local, registry=reg) == local
+    assert zoo.resolve("thing", kind="generator", registry=reg, progress=False).is_file()
+    with pytest.raises(MicromotionError) as info:
+        zoo.resolve("thng", kind="generator", registry=reg)
+    assert str(info.value) == (
+        "thng: no such file, and not a zoo name (known: thing); did you mean thing?"
+    )
+    with pytest.raises(MicromotionError, match="thing: the zoo entry is a generator, not a dir"):
+        zoo.resolve("thing", kind="direction", registry=reg)
+    with pytest.raises(MicromotionError, match="is a directory"):
+        zoo.resolve(tmp_path, registry=reg)
+    assert http_server.hits == ["/good.bin"]
 
 
-@pytest.mark.parametrize("name", ["smile", "angry", "aging", "eyesClose", "headsTurn"])
-def test_reference_files_match_zoo_hashes(name):
-    path = REFERENCE / f"{name}.d_latent.pt"
-    if not path.is_file():
-        pytest.skip("../shared/reference is not beside the repository")
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == zoo.get(name).sha256
+def test_resolve_lists_known_names_of_the_kind():
+    with pytest.raises(MicromotionError) as info:
+        zoo.resolve("frown", kind="direction")
+    assert "(known: smile, angry, aging, eyesClose, headsTurn)" in str(info.value)
 
 
-def _serve_smile(server):
-    path = REFERENCE / "smile.d_latent.pt"
-    if not path.is_file():
-        pytest.skip("../shared/reference is not beside the repository")
-    base, handler = server
-    handler.files["/smile"] = path.read_bytes()
-    return replace(zoo.get("smile"), urls=(f"{base}/smile",)), path
+def test_smile_end_to_end(http_server):
+    """The real smile entry, with its real sha256, served locally from the reference copy."""
+    raw = reference_file("smile")
+    http_server.files["/smile/d_latent"] = raw.read_bytes()
+    local = replace(zoo.get("smile"), urls=(http_server.url("/smile/d_latent"),))
+    path = zoo.fetch("smile", registry=Zoo([local]), progress=False)
+    assert path == zoo.home() / "zoo" / "smile" / "smile.d_latent.pt"
+    d = torch.load(path, map_location="cpu", weights_only=True)
+    assert d.shape == (1, 18, 512) and d.dtype == torch.float32
 
 
-def test_smile_end_to_end(server, monkeypatch):
-    """The real smile entry (real sha256), served locally, becomes a ready micromotion."""
-    local, raw = _serve_smile(server)
-    zoo.DEFAULT_ZOO.unregister("smile")
-    try:
-        zoo.DEFAULT_ZOO.register(local)
-        mm = load_micromotion("smile", progress=False)
-        expected = torch.load(raw, map_location="cpu", weights_only=True).detach()[0]
-        assert torch.equal(mm.direction, expected)
-        converted = zoo.cache_path(local).with_name("smile.safetensors")
-        assert Micromotion.load(converted).name == "smile"
-        from micromotion.cli import main
-
-        result = CliRunner().invoke(main, ["zoo", "download", "smile", "--quiet"])
-        assert result.exit_code == 0 and result.output.strip() == str(converted)
-        result = CliRunner().invoke(main, ["zoo", "path", "smile"])
-        assert result.exit_code == 0 and result.output.strip().endswith("smile.d_latent.pt")
-    finally:
-        zoo.DEFAULT_ZOO.unregister("smile")
-        zoo.DEFAULT_ZOO.register(zoo._direction("smile", local.sha256, local.description))
+# ---------------------------------------------------------------------------------------------
+# Library and CLI on the default registry.
 
 
-def test_cli_list_and_offline_errors(closed_port):
-    from micromotion.cli import main
+def test_load_micromotion_by_zoo_name(http_server, default_zoo):
+    raw = reference_file("smile")
+    http_server.files["/smile"] = raw.read_bytes()
+    swap(default_zoo, replace(zoo.get("smile"), urls=(http_server.url("/smile"),)))
+    mm = load_micromotion("Smile", progress=False)
+    expected = torch.load(raw, map_location="cpu", weights_only=True).detach()[0]
+    assert torch.equal(mm.direction, expected)
 
+
+def test_cli_download_and_path(http_server, default_zoo):
+    raw = reference_file("smile")
+    http_server.files["/smile"] = raw.read_bytes()
+    swap(default_zoo, replace(zoo.get("smile"), urls=(http_server.url("/smile"),)))
+    runner = CliRunner()
+
+    result = runner.invoke(main, ["zoo", "path", "smile"])
+    assert result.exit_code == 1 and "not downloaded yet" in result.stderr
+    result = runner.invoke(main, ["zoo", "download", "smile", "--quiet"])
+    assert result.exit_code == 0, result.output
+    converted = zoo.home() / "zoo" / "smile" / "smile.safetensors"
+    assert result.stdout.strip() == str(converted)
+    assert Micromotion.load(converted).name == "smile"
+    result = runner.invoke(main, ["zoo", "path", "smile"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == str(zoo.home() / "zoo" / "smile" / "smile.d_latent.pt")
+    listing = runner.invoke(main, ["zoo", "list", "--kind", "direction"]).stdout
+    smile_row = next(line for line in listing.splitlines() if line.startswith("smile "))
+    assert smile_row.split()[1:4] == ["direction", "1024", "yes"]
+    assert http_server.hits == ["/smile"]
+
+
+def test_cli_list():
     result = CliRunner().invoke(main, ["zoo", "list"])
     assert result.exit_code == 0
-    for name in ("smile", "headsTurn", "stylegan2-ffhq-1024", "NVIDIA Source Code License-NC"):
-        assert name in result.output
-    result = CliRunner().invoke(main, ["zoo", "path", "ffhq"])
-    assert result.exit_code == 1 and "not downloaded yet" in result.stderr
-    # An entry whose server is down: one line, exit 1, no traceback.
-    url = f"http://127.0.0.1:{closed_port}/net.pkl"
-    zoo.DEFAULT_ZOO.register(entry([url], name="offline-net", sha256=None))
-    try:
-        result = CliRunner().invoke(main, ["zoo", "download", "offline-net", "--quiet"])
-        assert result.exit_code == 1
-        lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: could not download offline-net")
-        assert url in lines[0] and "save it as" in lines[0]
-        gen = CliRunner().invoke(main, ["generate", "--generator", "offline-net", "--outdir", "o"])
-        assert gen.exit_code == 1 and "could not download offline-net" in gen.stderr
-    finally:
-        zoo.DEFAULT_ZOO.unregister("offline-net")
+    for text in (*DIRECTIONS, "stylegan2-ffhq-1024", "NVIDIA Source Code License-NC"):
+        assert text in result.stdout
+    ffhq_row = next(s for s in result.stdout.splitlines() if s.startswith("stylegan2-ffhq-1024 "))
+    assert ffhq_row.split()[1:4] == ["generator", "1024", "no"]
+    directions = CliRunner().invoke(main, ["zoo", "list", "--kind", "direction"]).stdout
+    assert "smile" in directions and "stylegan2-ffhq-1024" not in directions
+    result = CliRunner().invoke(main, ["zoo", "list", "--kind", "lpips"])
+    assert result.exit_code == 1 and "no zoo entries of kind 'lpips'" in result.stderr
+
+
+def test_cli_unknown_name():
+    result = CliRunner().invoke(main, ["zoo", "download", "smiel"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: 'smiel' is not a zoo name; did you mean smile? (see `micromotion zoo list`)"
+    )
+
+
+def test_cli_offline_ffhq(closed_port, default_zoo):
+    """The real FFHQ entry with no way to reach its server: one line, exit 1, no traceback."""
+    url = f"http://127.0.0.1:{closed_port}/stylegan2-ffhq-1024x1024.pkl"
+    swap(default_zoo, replace(zoo.get("stylegan2-ffhq-1024"), urls=(url,)))
+    dest = zoo.home() / "zoo" / "stylegan2-ffhq-1024" / "stylegan2-ffhq-1024x1024.pkl"
+    result = CliRunner().invoke(main, ["zoo", "download", "ffhq", "--quiet", "--timeout", "5"])
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"error: could not download stylegan2-ffhq-1024 from {url} (")
+    assert lines[0].endswith(f"Download it yourself and save it as {dest}")
+    # The same one line from a command that takes a generator by zoo name.
+    gen = CliRunner().invoke(main, ["generate", "--generator", "ffhq", "--outdir", "o"])
+    assert gen.exit_code == 1 and gen.stderr.strip() == lines[0]

@@ -5,35 +5,54 @@ one is published (never invented), its format, license and origin. :func:`fetch`
 verified file from the cache, downloading it first if needed:
 
 * downloads stream into a temporary file beside the destination with a progress bar, are
-  checked for truncation and against the sha256, and only then renamed into place;
-* cache hits are re-verified every time;
+  checked for truncation and against the sha256, and only then renamed into place
+  (see :func:`download`);
+* mirrors are tried in order;
+* cache hits are re-verified every time, so a damaged file is noticed and fetched again;
 * entries without a published sha256 are *trusted on first use*: the hash of the first
-  download is recorded in a JSON sidecar next to the file and later cache hits must match it;
+  download is recorded in a JSON sidecar next to the file (``<file>.json``, with the URL,
+  time and micromotion version) and later cache hits and re-downloads must match it;
 * without network access, the one-line error names the URL and the exact path to save the
   file at, so it can be fetched by hand.
 
-The cache root is ``$MICROMOTION_HOME`` or the platform's user cache directory.
+The cache root is ``$MICROMOTION_HOME`` or the platform's user cache directory; files live at
+``<root>/zoo/<name>/<filename>``.
+
+Tests and plugins can build their own :class:`Zoo` and pass it as ``registry=``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import hashlib
-import http.client
 import json
 import os
-import urllib.error
-import urllib.request
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from micromotion._io import atomic_path, provenance, sha256_file, write_json_atomic
-from micromotion._version import __version__
+from micromotion._download import DEFAULT_TIMEOUT, DownloadFailure, download
+from micromotion._io import provenance, sha256_file, write_json_atomic
 from micromotion.errors import DownloadError, MicromotionError
 
-DEFAULT_TIMEOUT = 30.0
-_CHUNK = 1 << 20
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_ZOO",
+    "Zoo",
+    "ZooEntry",
+    "cache_path",
+    "download",
+    "fetch",
+    "get",
+    "home",
+    "is_cached",
+    "list_entries",
+    "register",
+    "resolve",
+]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -45,12 +64,13 @@ class ZooEntry:
         kind: ``generator`` or ``direction`` (later: ``lpips``, ``clip``, ``arcface``...).
         urls: Mirrors, tried in order; all must serve the same bytes.
         filename: File name in the cache.
-        sha256: Published hex digest, or ``None`` (then trust-on-first-use).
+        sha256: Published lowercase hex digest, or ``None`` when its publisher gives none
+            (then the first download is trusted and recorded; see :func:`fetch`).
         format: ``nvidia-pkl``, ``rosinality-pt``, ``official-direction``...
         license: License of the asset.
-        origin: Who made it and where it is documented.
+        origin: Who made it and where the URL is documented.
         description: One line for ``zoo list``.
-        resolution: Image resolution for generators.
+        resolution: Image resolution in pixels, or ``None`` where it does not apply.
         aliases: Other names that find this entry.
     """
 
@@ -66,18 +86,31 @@ class ZooEntry:
     resolution: int | None = None
     aliases: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Caught at import time rather than as a confusing mismatch after a long download.
+        if not self.urls:
+            raise ValueError(f"zoo entry {self.name!r}: no URLs")
+        if self.sha256 is not None and not _SHA256.fullmatch(self.sha256):
+            raise ValueError(f"zoo entry {self.name!r}: sha256 must be 64 lowercase hex digits")
+        if not self.filename or Path(self.filename).name != self.filename:
+            raise ValueError(f"zoo entry {self.name!r}: filename must be a plain file name")
+
 
 class Zoo:
     """A registry of :class:`ZooEntry`; names and aliases are unique, case-insensitively."""
 
     def __init__(self, entries: Iterable[ZooEntry] = ()) -> None:
         self._entries: dict[str, ZooEntry] = {}
-        self._lookup: dict[str, str] = {}
+        self._lookup: dict[str, str] = {}  # lowercase name or alias -> name
         for entry in entries:
             self.register(entry)
 
     def register(self, entry: ZooEntry) -> None:
-        """Add ``entry``; a name or alias that is already taken raises ``ValueError``."""
+        """Add ``entry``.
+
+        Raises:
+            ValueError: If its name or one of its aliases is already taken (in any case).
+        """
         keys = [entry.name, *entry.aliases]
         for key in keys:
             if key.lower() in self._lookup:
@@ -86,37 +119,48 @@ class Zoo:
         for key in keys:
             self._lookup[key.lower()] = entry.name
 
-    def unregister(self, name: str) -> None:
-        """Remove an entry and its aliases (for tests and plugins)."""
+    def unregister(self, name: str) -> ZooEntry:
+        """Remove an entry and its aliases, and return it (for tests and plugins)."""
         entry = self.get(name)
         del self._entries[entry.name]
         for key in [entry.name, *entry.aliases]:
             self._lookup.pop(key.lower(), None)
+        return entry
 
     def get(self, name: str, *, kind: str | None = None) -> ZooEntry:
-        """Return the entry called ``name`` (or an alias), optionally of a given kind.
+        """Return the entry called ``name`` (or an alias, in any case), optionally of a kind.
 
         Raises:
-            MicromotionError: For an unknown name (with close matches) or the wrong kind.
+            MicromotionError: For an unknown name (suggesting close ones) or the wrong kind.
         """
         key = self._lookup.get(name.lower())
         if key is None:
-            close = difflib.get_close_matches(name.lower(), list(self._lookup), n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(self._lookup[c] for c in close)}?" if close else ""
             raise MicromotionError(
-                f"{name}: no such file, and not a zoo name (see `micromotion zoo list`){hint}"
+                f"{name!r} is not a zoo name{self._did_you_mean(name)} (see `micromotion zoo list`)"
             )
         entry = self._entries[key]
         if kind is not None and entry.kind != kind:
             raise MicromotionError(f"{name}: the zoo entry is a {entry.kind}, not a {kind}")
         return entry
 
+    def list_entries(self, *, kind: str | None = None) -> list[ZooEntry]:
+        """All entries (of ``kind``, if given), in registration order."""
+        return [e for e in self._entries.values() if kind is None or e.kind == kind]
+
+    def names(self, *, kind: str | None = None) -> list[str]:
+        """The names of :meth:`list_entries`."""
+        return [e.name for e in self.list_entries(kind=kind)]
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._lookup
 
-    def entries(self) -> list[ZooEntry]:
-        """All entries, in registration order."""
-        return list(self._entries.values())
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _did_you_mean(self, name: str) -> str:
+        close = difflib.get_close_matches(name.lower(), list(self._lookup), n=3, cutoff=0.6)
+        names = dict.fromkeys(self._lookup[c] for c in close)  # aliases -> names, deduplicated
+        return f"; did you mean {', '.join(names)}?" if names else ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +212,7 @@ def _direction(name: str, sha256: str, description: str) -> ZooEntry:
     )
 
 
-DEFAULT_ZOO = Zoo(
+DEFAULT_ZOO: Zoo = Zoo(
     [
         _nvidia(
             "stylegan2-ffhq-1024",
@@ -241,6 +285,22 @@ DEFAULT_ZOO = Zoo(
         ),
     ]
 )
+"""The registry the CLI, :func:`fetch` and :func:`resolve` use unless given another."""
+
+
+def register(entry: ZooEntry) -> None:
+    """Add ``entry`` to the default registry (see :meth:`Zoo.register`)."""
+    DEFAULT_ZOO.register(entry)
+
+
+def get(name: str, *, kind: str | None = None) -> ZooEntry:
+    """Look ``name`` up in the default registry (see :meth:`Zoo.get`)."""
+    return DEFAULT_ZOO.get(name, kind=kind)
+
+
+def list_entries(*, kind: str | None = None) -> list[ZooEntry]:
+    """The default registry's entries (of ``kind``, if given), in registration order."""
+    return DEFAULT_ZOO.list_entries(kind=kind)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,212 +322,163 @@ def cache_path(entry: ZooEntry) -> Path:
     return home() / "zoo" / entry.name / entry.filename
 
 
+def is_cached(entry: ZooEntry) -> bool:
+    """True if the entry's file is in the cache (not verified: :func:`fetch` does that)."""
+    return cache_path(entry).is_file()
+
+
 def _record_path(path: Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
 def _expected_sha256(entry: ZooEntry, path: Path) -> str | None:
     """The published hash, else the one recorded on first use, else None."""
-    if entry.sha256:
-        return entry.sha256.lower()
+    if entry.sha256 is not None:
+        return entry.sha256
     record = _record_path(path)
-    if record.is_file():
-        try:
-            return str(json.loads(record.read_text())["sha256"]).lower()
-        except (ValueError, KeyError, OSError):
-            return None
-    return None
+    if not record.is_file():
+        return None
+    try:
+        digest = str(json.loads(record.read_text())["sha256"]).lower()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Ignoring it would silently turn verification off.
+        raise MicromotionError(
+            f"{record}: unreadable trust-on-first-use record ({exc}); delete it to trust "
+            "the cached file again"
+        ) from None
+    if not _SHA256.fullmatch(digest):
+        raise MicromotionError(f"{record}: the recorded sha256 is not a hex digest; delete it")
+    return digest
 
 
-def is_cached(entry: ZooEntry) -> bool:
-    """True if the entry's file is in the cache (not verified: see :func:`fetch`)."""
-    return cache_path(entry).is_file()
+def _write_record(path: Path, entry: ZooEntry, digest: str, *, url: str) -> None:
+    write_json_atomic(
+        _record_path(path),
+        provenance(name=entry.name, sha256=digest, url=url, trust="first use"),
+    )
 
 
 def fetch(
     name: str | ZooEntry,
     *,
-    zoo: Zoo | None = None,
+    registry: Zoo | None = None,
     kind: str | None = None,
     progress: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Path:
     """Return the verified cached file of a zoo entry, downloading it first if needed.
 
+    A cached file is hashed on every call and compared with the entry's sha256. For an entry
+    without a published sha256 the first download is trusted: its hash is recorded in
+    ``<file>.json`` beside it (with URL, time and version), and from then on cache hits and
+    re-downloads must match that record (delete it to trust a new file). A file put in the
+    cache by hand is trusted and recorded the same way. A cached file that fails the check is
+    moved aside (``<file>.corrupt``) and downloaded again; the copy aside is deleted once the
+    new download is verified.
+
     Args:
-        name: Entry name or alias (or the entry itself).
-        zoo: Registry to look in (default: :data:`DEFAULT_ZOO`).
-        kind: Require this kind of entry.
+        name: Entry name or alias (any case), or the entry itself.
+        registry: Registry to look in (default: :data:`DEFAULT_ZOO`).
+        kind: Require this kind of entry (``generator``, ``direction``...).
         progress: Show a progress bar on stderr while downloading.
-        timeout: Seconds to wait for the server at each step.
+        timeout: Seconds to wait for a server at each step.
 
     Returns:
         The path of the verified file.
 
     Raises:
-        DownloadError: If it cannot be downloaded; the message names the URL and the path.
-        MicromotionError: For an unknown name, or a cached file that fails verification and
-            cannot be replaced.
+        DownloadError: If no mirror delivers a verified file; the one-line message names the
+            URL and the exact path to save a hand-downloaded copy at.
+        MicromotionError: For an unknown name or the wrong kind.
     """
-    entry = name if isinstance(name, ZooEntry) else (zoo or DEFAULT_ZOO).get(name, kind=kind)
+    if isinstance(name, ZooEntry):
+        entry = name
+    else:
+        entry = (registry if registry is not None else DEFAULT_ZOO).get(name, kind=kind)
     path = cache_path(entry)
     expected = _expected_sha256(entry, path)
-    if path.is_file():
-        actual = sha256_file(path)
-        if expected is None:
-            # Placed by hand (as the offline message suggests) without a published hash.
-            _write_record(path, actual, url="placed in the cache by the user")
-            return path
-        if actual == expected:
-            return path
-        # A damaged or replaced file: move it aside and fetch a copy that must match the
-        # published hash, or the one recorded on first use.
-        bad = path.with_name(path.name + ".corrupt")
-        os.replace(path, bad)
-        try:
-            return _download_entry(entry, path, expected, progress=progress, timeout=timeout)
-        except DownloadError as exc:
-            raise DownloadError(
-                f"{path}: cached file failed its sha256 check (moved to {bad.name}) and {exc}"
-            ) from None
-    return _download_entry(entry, path, expected, progress=progress, timeout=timeout)
-
-
-def _write_record(path: Path, digest: str, *, url: str) -> None:
-    write_json_atomic(_record_path(path), provenance(sha256=digest, url=url, trust="first use"))
+    if not path.is_file():
+        return _download_entry(entry, path, expected, progress=progress, timeout=timeout)
+    actual = sha256_file(path)
+    if expected is None:
+        _write_record(path, entry, actual, url="found in the cache (placed there by hand)")
+        return path
+    if actual == expected:
+        return path
+    # Damaged, or replaced by another file: keep it aside (it may be the user's) until a
+    # verified copy is in place.
+    aside = path.with_name(path.name + ".corrupt")
+    os.replace(path, aside)
+    try:
+        _download_entry(entry, path, expected, progress=progress, timeout=timeout)
+    except DownloadError as exc:
+        raise DownloadError(
+            f"{path.name} in the cache failed its sha256 check (moved aside to {aside.name}), "
+            f"and {exc}"
+        ) from None
+    with contextlib.suppress(OSError):
+        aside.unlink()
+    return path
 
 
 def _download_entry(
     entry: ZooEntry, path: Path, expected: str | None, *, progress: bool, timeout: float
 ) -> Path:
-    reasons = []
+    failures: list[DownloadFailure] = []
     for url in entry.urls:
         try:
             digest = download(url, path, sha256=expected, progress=progress, timeout=timeout)
-        except DownloadError as exc:
-            reasons.append((url, exc))
+        except DownloadFailure as exc:
+            failures.append(exc)
             continue
-        if expected is None:
-            _write_record(path, digest, url=url)
+        if entry.sha256 is None and expected is None:
+            _write_record(path, entry, digest, url=url)
         return path
-    url, exc = reasons[0]
-    more = f" (and {len(reasons) - 1} other mirror(s) failed)" if len(reasons) > 1 else ""
+    tried = ", ".join(f"{f.url} ({f.reason})" for f in failures)
+    hint = ""
+    if entry.sha256 is None and expected is not None:
+        hint = (
+            f" (its sha256 was recorded on first use in {_record_path(path).name}; delete that "
+            "file to trust a new download)"
+        )
     raise DownloadError(
-        f"could not download {entry.name} from {url} ({exc.reason}){more}. "
-        f"Download it yourself and save it as {path}"
+        f"could not download {entry.name} from {tried}. "
+        f"Download it yourself and save it as {path}{hint}"
     )
 
 
 def resolve(
-    spec: str,
+    spec: str | os.PathLike[str],
     *,
     kind: str | None = None,
-    zoo: Zoo | None = None,
+    registry: Zoo | None = None,
     progress: bool = True,
 ) -> Path:
-    """Turn a user's spec into a file: an existing path as is, else a zoo name, fetched.
+    """Turn a user's spec into a file: an existing file as is, else a zoo name, fetched.
+
+    Args:
+        spec: A file path, or the name (or alias) of a zoo entry.
+        kind: Require a zoo entry of this kind.
+        registry: Registry to look in (default: :data:`DEFAULT_ZOO`).
+        progress: Show a progress bar if a download is needed.
+
+    Returns:
+        The path of an existing file or of a verified cached download.
 
     Raises:
         MicromotionError: If ``spec`` is neither an existing file nor a zoo name (of ``kind``).
+        DownloadError: If the zoo entry cannot be downloaded.
     """
     path = Path(spec)
     if path.is_file():
         return path
     if path.is_dir():
         raise MicromotionError(f"{spec}: is a directory, not a file")
-    return fetch(spec, zoo=zoo, kind=kind, progress=progress)
-
-
-# ---------------------------------------------------------------------------------------------
-# Downloads.
-
-
-class _Failure(DownloadError):
-    """A download failure with a short ``reason`` for the combined message."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: {reason}")
-        self.reason = reason
-
-
-def download(
-    url: str,
-    dest: str | os.PathLike[str],
-    *,
-    sha256: str | None = None,
-    progress: bool = True,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> str:
-    """Stream ``url`` into ``dest`` atomically, checking length and sha256.
-
-    Args:
-        url: What to fetch.
-        dest: Final path; written only if the whole file arrives and matches ``sha256``.
-        sha256: Expected hex digest (None: not checked).
-        progress: Show a tqdm progress bar on stderr.
-        timeout: Seconds to wait for the server at each step.
-
-    Returns:
-        The sha256 of what was downloaded.
-
-    Raises:
-        DownloadError: (with a ``reason`` attribute) on HTTP errors, unreachable or silent
-            servers, truncated bodies and hash mismatches; nothing is left at ``dest``.
-    """
-    from tqdm import tqdm
-
-    dest = Path(dest)
-    if not url.startswith(("https://", "http://")):
-        raise _Failure(url, "only http(s) URLs are downloaded")
-    request = urllib.request.Request(url, headers={"User-Agent": f"micromotion/{__version__}"})
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        raise _Failure(url, f"HTTP {exc.code}") from None
-    except urllib.error.URLError as exc:
-        raise _Failure(url, f"unreachable: {exc.reason}") from None
-    except TimeoutError:
-        raise _Failure(url, "timed out") from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise _Failure(url, f"unreachable: {exc}") from None
-    digest = hashlib.sha256()
-    received = 0
-    with response:
-        length_header = response.headers.get("Content-Length")
-        total = int(length_header) if length_header and length_header.isdigit() else None
-        try:
-            with (
-                atomic_path(dest) as tmp,
-                open(tmp, "wb") as fh,
-                tqdm(
-                    total=total,
-                    unit="B",
-                    unit_scale=True,
-                    unit_divisor=1024,
-                    desc=dest.name,
-                    disable=not progress or None,
-                    leave=False,
-                ) as bar,
-            ):
-                while chunk := response.read(_CHUNK):
-                    fh.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-                if total is not None and received != total:
-                    raise _Failure(url, f"truncated: got {received} of {total} bytes")
-                actual = digest.hexdigest()
-                if sha256 and actual != sha256.lower():
-                    raise _Failure(url, f"sha256 mismatch: expected {sha256}, got {actual}")
-        except http.client.IncompleteRead as exc:
-            raise _Failure(url, f"truncated: got {received + len(exc.partial)} bytes") from None
-        except TimeoutError:
-            raise _Failure(url, f"timed out after {received} bytes") from None
-        except (ConnectionError, http.client.HTTPException) as exc:
-            raise _Failure(url, f"connection lost after {received} bytes ({exc})") from None
-    return actual
-
-
-def get(name: str, *, kind: str | None = None) -> ZooEntry:
-    """Look ``name`` up in the default registry."""
-    return DEFAULT_ZOO.get(name, kind=kind)
+    reg = registry if registry is not None else DEFAULT_ZOO
+    text = str(spec)
+    if text not in reg:
+        known = ", ".join(reg.names(kind=kind)) or "none"
+        raise MicromotionError(
+            f"{text}: no such file, and not a zoo name (known: {known}){reg._did_you_mean(text)}"
+        )
+    return fetch(text, registry=reg, kind=kind, progress=progress)

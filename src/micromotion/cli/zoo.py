@@ -13,13 +13,23 @@ def zoo() -> None:
 
 
 @zoo.command("list")
-def list_cmd() -> None:
+@click.option(
+    "--kind",
+    default="all",
+    show_default=True,
+    metavar="KIND",
+    help="Only entries of this kind: generator, direction, or all.",
+)
+def list_cmd(kind: str) -> None:
     """List the registry: name, kind, resolution, whether it is cached, license."""
-    entries = zoo_lib.DEFAULT_ZOO.entries()
-    width = max(len(e.name) for e in entries)
+    entries = zoo_lib.list_entries(kind=None if kind == "all" else kind)
+    if not entries:
+        click.echo(f"no zoo entries of kind {kind!r}", err=True)
+        raise SystemExit(1)
+    width = max(len("name"), *(len(e.name) for e in entries))
     click.echo(f"{'name':{width}}  {'kind':9}  {'res':>4}  {'cached':6}  license / description")
     for e in entries:
-        res = str(e.resolution or "")
+        res = str(e.resolution or "-")
         cached = "yes" if zoo_lib.is_cached(e) else "no"
         alias = f" (alias: {', '.join(e.aliases)})" if e.aliases else ""
         click.echo(f"{e.name:{width}}  {e.kind:9}  {res:>4}  {cached:6}  {e.license}")
@@ -30,13 +40,21 @@ def list_cmd() -> None:
 @zoo.command("download")
 @click.argument("name")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def download_cmd(name: str, quiet: bool) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=zoo_lib.DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for a server at each step.",
+)
+def download_cmd(name: str, quiet: bool, timeout: float) -> None:
     """Download NAME into the cache, verify it, and print the path of the ready file.
 
     A direction is also converted into a micromotion .safetensors file, whose path is printed.
     """
     entry = zoo_lib.get(name)
-    path = zoo_lib.fetch(entry, progress=not quiet)
+    path = zoo_lib.fetch(entry, progress=not quiet, timeout=timeout)
     if entry.kind == "direction":
         from micromotion.direction import ensure_converted
 
@@ -50,6 +68,7 @@ def path_cmd(name: str) -> None:
     """Print where NAME lives in the cache (exit 1 if it is not downloaded yet)."""
     entry = zoo_lib.get(name)
     path = zoo_lib.cache_path(entry)
+    # The path goes to stdout even when missing, so scripts can place a hand-downloaded copy.
     click.echo(str(path))
     if not path.is_file():
         click.echo(

@@ -1,0 +1,179 @@
+"""`download()` against a real HTTP server on 127.0.0.1 (no mocks of urllib).
+
+The server fixture here is also used by test_zoo.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import socket
+import threading
+
+import pytest
+
+from micromotion.errors import DownloadError, MicromotionError
+from micromotion.zoo import download
+
+PAYLOAD = b"micromotion test payload\n" * 4000  # 100 kB: several reads, small enough to be fast
+PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class LocalServer:
+    """A threaded HTTP server on 127.0.0.1 serving ``files``; every request path is logged.
+
+    Besides the files it has special paths: ``/truncated`` (announces more bytes than it
+    sends, then closes), ``/nolength`` (no Content-Length: the body ends when the connection
+    closes), ``/redirect`` (302 to ``/good.bin``) and ``/slow`` (answers only at teardown).
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {"/good.bin": PAYLOAD}
+        self.hits: list[str] = []
+        self.release = threading.Event()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.hits.append(self.path)
+                if self.path == "/truncated":
+                    self._head(200, length=len(PAYLOAD))
+                    self.wfile.write(PAYLOAD[: len(PAYLOAD) // 3])
+                    self.close_connection = True
+                elif self.path == "/nolength":
+                    self._head(200)
+                    self.wfile.write(PAYLOAD)
+                    self.close_connection = True
+                elif self.path == "/redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/good.bin")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.path == "/slow":
+                    server.release.wait(10)
+                elif self.path in server.files:
+                    body = server.files[self.path]
+                    self._head(200, length=len(body))
+                    self.wfile.write(body)
+                else:
+                    self.send_error(404)
+
+            def _head(self, code: int, length: int | None = None) -> None:
+                self.send_response(code)
+                if length is not None:
+                    self.send_header("Content-Length", str(length))
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        """The full URL of ``path`` on this server."""
+        return self.base + path
+
+
+@pytest.fixture
+def http_server():
+    server = LocalServer()
+    # A short poll interval: shutdown() waits for one, and there are many tests.
+    thread = threading.Thread(target=server.httpd.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.httpd.shutdown()
+    server.httpd.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return port  # nothing listens there any more: connections are refused at once
+
+
+def leftovers(directory):
+    """Temporary download files left in ``directory``."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+def test_good_download(http_server, tmp_path):
+    dest = tmp_path / "sub" / "good.bin"
+    digest = download(http_server.url("/good.bin"), dest, sha256=PAYLOAD_SHA, progress=False)
+    assert digest == PAYLOAD_SHA
+    assert dest.read_bytes() == PAYLOAD
+    assert leftovers(dest.parent) == []
+
+
+def test_uppercase_hash_is_accepted(http_server, tmp_path):
+    dest = tmp_path / "good.bin"
+    download(http_server.url("/good.bin"), dest, sha256=PAYLOAD_SHA.upper(), progress=False)
+    assert dest.read_bytes() == PAYLOAD
+
+
+def test_redirect_and_missing_length(http_server, tmp_path):
+    # GitHub "raw" URLs redirect; some servers send no Content-Length.
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert download(http_server.url("/redirect"), a, progress=False) == PAYLOAD_SHA
+    assert download(http_server.url("/nolength"), b, progress=False) == PAYLOAD_SHA
+    assert http_server.hits == ["/redirect", "/good.bin", "/nolength"]
+
+
+def test_wrong_hash_leaves_nothing(http_server, tmp_path):
+    dest = tmp_path / "good.bin"
+    dest.write_bytes(b"older file")  # must survive a failed download untouched
+    url = http_server.url("/good.bin")
+    with pytest.raises(DownloadError) as info:
+        download(url, dest, sha256="0" * 64, progress=False)
+    assert info.value.reason == f"sha256 mismatch: expected {'0' * 64}, got {PAYLOAD_SHA}"
+    assert str(info.value).startswith(url)
+    assert dest.read_bytes() == b"older file"
+    assert leftovers(tmp_path) == []
+
+
+def test_truncated(http_server, tmp_path):
+    dest = tmp_path / "t.bin"
+    with pytest.raises(DownloadError) as info:
+        download(http_server.url("/truncated"), dest, progress=False)
+    assert info.value.reason.startswith("truncated: got ")
+    assert f"of {len(PAYLOAD)} bytes" in info.value.reason
+    assert not dest.exists() and leftovers(tmp_path) == []
+
+
+def test_http_404(http_server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        download(http_server.url("/missing"), tmp_path / "m", progress=False)
+    assert info.value.reason == "HTTP 404"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refused_connection(closed_port, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        download(f"http://127.0.0.1:{closed_port}/x", tmp_path / "x", progress=False)
+    assert info.value.reason.startswith("unreachable")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_silent_server_times_out(http_server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        download(http_server.url("/slow"), tmp_path / "s", progress=False, timeout=0.2)
+    assert "timed out" in info.value.reason
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_http_urls(tmp_path):
+    with pytest.raises(DownloadError, match="only http"):
+        download("file:///etc/hostname", tmp_path / "p", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_destination(http_server, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    # The destination's "directory" is a file: a user error, not a DownloadError.
+    with pytest.raises(MicromotionError, match="cannot write here"):
+        download(http_server.url("/good.bin"), blocker / "x.bin", progress=False)
