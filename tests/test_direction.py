@@ -42,6 +42,7 @@ def test_import_official_is_bit_exact(name, tmp_path):
     assert torch.equal(back.direction, raw.detach()[0])  # bit for bit through our format
     assert back.mask.all()
     assert back.metadata["name"] == name
+    assert (back.metadata["num_ws"], back.metadata["w_dim"]) == (18, 512)
 
 
 def test_official_norms_match_the_reference_readme():

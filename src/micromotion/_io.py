@@ -77,3 +77,31 @@ def provenance(**fields: Any) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **fields,
     }
+
+
+def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any:
+    """Load a floating-point ``.npy`` array without ever unpickling (``allow_pickle=False``).
+
+    Args:
+        path: The file.
+        what: What the array holds, for the error message (e.g. ``"codes"``).
+
+    Returns:
+        The NumPy array.
+
+    Raises:
+        MicromotionError: Missing file, not a ``.npy`` array (object arrays included), or
+            not floating point.
+    """
+    import numpy as np
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise MicromotionError(f"{path}: no such file") from None
+    except (ValueError, OSError) as exc:
+        raise MicromotionError(f"{path}: not a .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        kind = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise MicromotionError(f"{path}: {what} must be floating point, got {kind}")
+    return arr

@@ -290,7 +290,7 @@ class Micromotion:
         meta = {
             "format": MICROMOTION_FORMAT,
             "format_version": MICROMOTION_FORMAT_VERSION,
-            "metadata": json.dumps(self.metadata),
+            "metadata": json.dumps({**self.metadata, "num_ws": self.num_ws, "w_dim": self.w_dim}),
         }
         path = Path(path)
         with atomic_path(path) as tmp:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from micromotion._io import provenance, write_json_atomic
+from micromotion._io import load_float_npy, provenance, write_json_atomic
 from micromotion.animate import clip_codes, render_frames
 from micromotion.checkpoints import load_generator
 from micromotion.cli._common import device_option, generator_option, resolve_device
@@ -25,14 +25,7 @@ def load_latent(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> to
 
     Accepts ``[w_dim]``, ``[num_ws, w_dim]``, or ``[N, num_ws, w_dim]`` with ``index``.
     """
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise MicromotionError(f"{path}: no such file") from None
-    except (ValueError, OSError) as exc:
-        raise MicromotionError(f"{path}: not a .npy array ({exc})") from None
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise MicromotionError(f"{path}: expected floating-point codes, got {arr.dtype}")
+    arr = load_float_npy(path, what="codes")
     if arr.ndim == 3:
         if index is None and arr.shape[0] != 1:
             raise MicromotionError(

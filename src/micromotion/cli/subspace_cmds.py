@@ -9,6 +9,7 @@ import click
 import numpy as np
 import torch
 
+from micromotion._io import load_float_npy
 from micromotion.direction import Micromotion, import_official, load_micromotion
 from micromotion.errors import MicromotionError
 
@@ -47,16 +48,7 @@ def discover_latents(
     """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
     if output.suffix != ".safetensors":
         raise MicromotionError(f"{output}: the output must end in .safetensors")
-    try:
-        anchors = np.load(anchors_path, allow_pickle=False)
-    except FileNotFoundError:
-        raise MicromotionError(f"{anchors_path}: no such file") from None
-    except (ValueError, OSError) as exc:
-        raise MicromotionError(f"{anchors_path}: not a .npy array ({exc})") from None
-    if not np.issubdtype(anchors.dtype, np.floating):
-        raise MicromotionError(
-            f"{anchors_path}: anchors must be floating point, got {anchors.dtype}"
-        )
+    anchors = load_float_npy(anchors_path, what="anchors")
     rank_value: int | str = "auto" if rank == "auto" else _int(rank, "--rank")
     try:
         mm = Micromotion.from_anchors(
