@@ -9,6 +9,10 @@ import torch
 
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
 
+# Tiny test networks gain nothing from threads, and OpenMP threads spinning against a busy
+# machine made single steps 7x slower: one thread keeps the suite fast and steady.
+torch.set_num_threads(1)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 REFERENCE = SHARED / "reference"
 

@@ -21,6 +21,7 @@ Two implementations of the modulated convolution are provided:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -322,12 +323,25 @@ class SynthesisLayer(nn.Module):
         self.register_buffer("fir", _fir_kernel(), persistent=False)
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, *, noise_mode: NoiseMode, impl: Impl
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        *,
+        noise_mode: NoiseMode,
+        impl: Impl,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Apply the layer to ``x`` ``[N, C_in, H, W]`` with style input ``w`` ``[N, w_dim]``."""
+        """Apply the layer to ``x`` ``[N, C_in, H, W]`` with style input ``w`` ``[N, w_dim]``.
+
+        ``noise`` (``[N or 1, 1, H, W]``, unscaled) replaces the layer's noise for this call;
+        inversion optimises it per image.
+        """
         styles = self.affine(w)  # [N, C_in]
         weight = self.weight * self.weight_gain  # [C_out, C_in, 3, 3]
-        noise = self._noise(x.shape[0], noise_mode, x.device, x.dtype)  # [N|1, 1, H, W] or None
+        if noise is not None and self.use_noise:
+            noise = noise.to(x.dtype) * self.noise_strength.to(x.dtype)
+        else:
+            noise = self._noise(x.shape[0], noise_mode, x.device, x.dtype)  # [N|1, 1, H, W]
         if impl == "fast":
             return self._forward_fast(x, styles, weight, noise)
         x = self._modconv_reference(x, styles, weight)
@@ -460,15 +474,17 @@ class SynthesisBlock(nn.Module):
         *,
         noise_mode: NoiseMode,
         impl: Impl,
+        noise: Mapping[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the block; ``ws`` is ``[N, num_conv + 1, w_dim]``."""
+        """Run the block; ``ws`` is ``[N, num_conv + 1, w_dim]``; ``noise`` keyed conv0/conv1."""
+        noise = noise or {}
         if self.is_first:
             x = self.const.to(ws.dtype).unsqueeze(0).repeat(ws.shape[0], 1, 1, 1)
-            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, impl=impl)
+            x = self.conv1(x, ws[:, 0], noise_mode=noise_mode, impl=impl, noise=noise.get("conv1"))
         else:
             assert x is not None
-            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, impl=impl)
-            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, impl=impl)
+            x = self.conv0(x, ws[:, 0], noise_mode=noise_mode, impl=impl, noise=noise.get("conv0"))
+            x = self.conv1(x, ws[:, 1], noise_mode=noise_mode, impl=impl, noise=noise.get("conv1"))
         y = self.torgb(x, ws[:, self.num_conv], impl=impl)
         if img is not None:
             if impl == "fast":
@@ -493,8 +509,24 @@ class SynthesisNetwork(nn.Module):
             setattr(self, f"b{res}", SynthesisBlock(prev, ch, resolution=res, config=config))
             prev = ch
 
+    def noise_shapes(self) -> dict[str, tuple[int, int]]:
+        """Names (``"b8.conv0"``...) and ``(H, W)`` of the layers that take noise, in order."""
+        shapes = {}
+        for res in self.resolutions:
+            block: SynthesisBlock = getattr(self, f"b{res}")
+            for conv in ("conv0", "conv1"):
+                layer = getattr(block, conv, None)
+                if layer is not None and layer.use_noise:
+                    shapes[f"b{res}.{conv}"] = (res, res)
+        return shapes
+
     def forward(
-        self, ws: torch.Tensor, *, noise_mode: NoiseMode = "const", impl: Impl = "fast"
+        self,
+        ws: torch.Tensor,
+        *,
+        noise_mode: NoiseMode = "const",
+        impl: Impl = "fast",
+        noise: Mapping[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Render W+ codes ``[N, num_ws, w_dim]`` to images ``[N, C, R, R]`` (≈[-1, 1], unclamped).
 
@@ -503,6 +535,8 @@ class SynthesisNetwork(nn.Module):
             noise_mode: ``"const"`` (the checkpoint's stored noise maps), ``"random"`` (fresh
                 Gaussian noise) or ``"none"``.
             impl: ``"fast"`` (default) or ``"reference"``; both compute the same function.
+            noise: Explicit unscaled noise maps by layer name (see :meth:`noise_shapes`),
+                each broadcastable to ``[N, 1, H, W]``; they override ``noise_mode`` there.
 
         Returns:
             Images in roughly [-1, 1]; not clamped, so callers decide how to quantise.
@@ -513,6 +547,10 @@ class SynthesisNetwork(nn.Module):
             raise ValueError(f"noise_mode must be const, random or none, got {noise_mode!r}")
         if impl not in ("fast", "reference"):
             raise ValueError(f"impl must be fast or reference, got {impl!r}")
+        if noise:
+            unknown = set(noise) - set(self.noise_shapes())
+            if unknown:
+                raise ValueError(f"no noise input called {sorted(unknown)}")
         dtype = next(self.parameters()).dtype
         ws = ws.to(dtype)
         x = img = None
@@ -520,7 +558,13 @@ class SynthesisNetwork(nn.Module):
         for res in self.resolutions:
             block: SynthesisBlock = getattr(self, f"b{res}")
             block_ws = ws[:, w_idx : w_idx + block.num_conv + 1]
-            x, img = block(x, img, block_ws, noise_mode=noise_mode, impl=impl)
+            block_noise = None
+            if noise:
+                prefix = f"b{res}."
+                block_noise = {
+                    k[len(prefix) :]: v for k, v in noise.items() if k.startswith(prefix)
+                }
+            x, img = block(x, img, block_ws, noise_mode=noise_mode, impl=impl, noise=block_noise)
             w_idx += block.num_conv
         assert img is not None
         return img
