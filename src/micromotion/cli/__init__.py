@@ -38,10 +38,11 @@ def main() -> None:
 
 def _register() -> None:
     # Imported here so that `micromotion --help` stays fast and each command owns its module.
-    from micromotion.cli import apply, convert, generate, subspace_cmds, zoo
+    from micromotion.cli import apply, convert, generate, invert, subspace_cmds, zoo
 
     main.add_command(generate.generate)
     main.add_command(apply.apply)
+    main.add_command(invert.invert_cmd)
     main.add_command(subspace_cmds.discover)
     main.add_command(subspace_cmds.info)
     main.add_command(subspace_cmds.import_official_cmd)
