@@ -246,7 +246,17 @@ def test_apply_composes_micromotions(tmp_path, gen_file, mm_file, tiny_G):
 def test_apply_bad_inputs(tmp_path, gen_file, mm_file):
     out = tmp_path / "o.mp4"
     base = ["--generator", gen_file, "-o", out]
-    assert_user_error(run("apply", tmp_path / "none.safetensors", "--seed", 1, *base))
+    assert_user_error(
+        run("apply", tmp_path / "none.safetensors", "--seed", 1, *base), "no such file"
+    )
+    for bad in ("nan", "inf"):
+        assert_user_error(
+            run("apply", mm_file, "--seed", 1, "--strength", bad, *base), "must be a finite number"
+        )
+    assert_user_error(
+        run("apply", mm_file, "--seed", 1, "--layers", "0-99999999999", *base), "out of range"
+    )
+    assert_user_error(run("apply", mm_file, "--seed", 1, "--device", "mps", *base), "--device mps")
     assert_user_error(run("apply", mm_file, *base), "exactly one of --latent")
     assert_user_error(
         run("apply", mm_file, "--seed", 1, "--strength", 1, "--strength", 2, *base),
@@ -318,7 +328,7 @@ def test_import_official_and_info(tmp_path):
     assert_user_error(
         run("import-official", smile, "-o", tmp_path / "x.npy"), "must end in .safetensors"
     )
-    assert_user_error(run("info", tmp_path / "nothing.safetensors"))
+    assert_user_error(run("info", tmp_path / "nothing.safetensors"), "no such file")
 
 
 # ----------------------------------------------------------------------------- discover latents
@@ -376,3 +386,119 @@ def test_discover_latents_bad_inputs(tmp_path):
         "cannot write here",
     )
     assert not out.exists()
+
+
+def test_apply_layers_leave_other_layers_still(tmp_path, gen_file, mm_file, tiny_G):
+    out = tmp_path / "layers.png"
+    result = run(
+        "apply",
+        mm_file,
+        "--generator",
+        gen_file,
+        "--seed",
+        2,
+        "--frames",
+        2,
+        "--strength",
+        3,
+        "--layers",
+        "2-3",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    R = tiny_G.img_resolution
+    last = np.asarray(Image.open(out).convert("RGB"))[:, R:]
+    d = Micromotion.load(mm_file).direction
+    w = sample_ws(tiny_G, [2], truncation_psi=0.7)[0]
+    masked = w.clone()
+    masked[2:4] += 3 * d[2:4]
+    assert_same_image(last, to_uint8(tiny_G.synthesis(masked[None]))[0])
+    everywhere = to_uint8(tiny_G.synthesis((w + 3 * d)[None]))[0]
+    assert np.abs(last.astype(int) - everywhere.astype(int)).max() > 10
+
+
+def test_outputs_are_readable_by_others(tmp_path, gen_file):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        result = run(
+            "generate", "--generator", gen_file, "--seeds", "0", "--outdir", tmp_path / "o"
+        )
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0
+    for name in ("seed0000.png", "latents.npy", "generate.json"):
+        assert stat.S_IMODE((tmp_path / "o" / name).stat().st_mode) == 0o644
+
+
+def test_seed_and_npy_errors(tmp_path, gen_file, mm_file):
+    out = tmp_path / "o"
+    assert_user_error(
+        run(
+            "generate", "--generator", gen_file, "--seeds", "99999999999999999999", "--outdir", out
+        ),
+        "seeds go up to",
+    )
+    np.savez(tmp_path / "w.npz", a=np.zeros(3))
+    assert_user_error(
+        run(
+            "apply",
+            mm_file,
+            "--generator",
+            gen_file,
+            "--latent",
+            tmp_path / "w.npz",
+            "-o",
+            tmp_path / "c.png",
+        ),
+        "is an .npz archive",
+    )
+    assert_user_error(
+        run(
+            "apply",
+            mm_file,
+            "--generator",
+            gen_file,
+            "--latent",
+            gen_file,
+            "-o",
+            tmp_path / "c.png",
+        ),
+        "not a .npy array",
+    )
+    assert not out.exists()
+
+
+def test_a_directory_does_not_hide_a_zoo_name(tmp_path, monkeypatch):
+    """A folder called like a zoo entry (a dataset, the paper's pregen_latents/) in the cwd."""
+    import socket
+
+    from micromotion import zoo
+    from micromotion.zoo import ZooEntry
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    zoo.DEFAULT_ZOO.register(
+        ZooEntry(
+            name="shadowed",
+            kind="generator",
+            urls=(f"http://127.0.0.1:{port}/g.pkl",),
+            filename="g.pkl",
+            sha256=None,
+            format="nvidia-pkl",
+            license="test",
+            origin="test",
+            description="test",
+        )
+    )
+    try:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "shadowed").mkdir()
+        result = run("generate", "--generator", "shadowed", "--outdir", tmp_path / "o")
+        assert_user_error(result, "could not download shadowed")
+    finally:
+        zoo.DEFAULT_ZOO.unregister("shadowed")

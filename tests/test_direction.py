@@ -138,3 +138,40 @@ def test_import_official_bad_inputs(tmp_path):
     (tmp_path / "text.pt").write_text("not a tensor")
     with pytest.raises(CheckpointError, match="text.pt: not a torch tensor file"):
         import_official(tmp_path / "text.pt")
+
+
+def test_bad_masks_and_metadata(tmp_path):
+    with pytest.raises(MicromotionError, match="selects no layer"):
+        Micromotion(direction=torch.ones(4, 3), mask=torch.zeros(4, dtype=torch.bool))
+    with pytest.raises(MicromotionError, match="basis has shape"):
+        Micromotion(
+            direction=torch.ones(4, 3), mask=torch.ones(4, dtype=torch.bool), basis=torch.ones(3)
+        )
+    from safetensors.torch import save_file
+
+    from micromotion.direction import MICROMOTION_FORMAT
+
+    path = tmp_path / "odd.safetensors"
+    save_file(
+        {"direction": torch.ones(4, 3), "mask": torch.ones(4, dtype=torch.uint8)},
+        str(path),
+        metadata={"format": MICROMOTION_FORMAT, "metadata": "[1, 2]"},
+    )
+    with pytest.raises(CheckpointError, match="odd.safetensors: metadata must be a JSON object"):
+        Micromotion.load(path)
+    with pytest.raises(MicromotionError, match="out of range"):
+        _mm().with_layers("0-99999999999")
+
+
+def test_gif_keeps_the_whole_provenance(tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from micromotion.video import open_clip_writer
+
+    comment = json.dumps({"k": "x" * 1000})
+    with open_clip_writer(tmp_path / "a.gif", fps=10, total_frames=2, comment=comment) as sink:
+        sink.write(np.zeros((2, 8, 8, 3), np.uint8))
+    assert json.loads(Image.open(tmp_path / "a.gif").info["comment"]) == {"k": "x" * 1000}

@@ -46,10 +46,12 @@ def test_matches_reference_implementation(case, tmp_path):
     z, ws = TENSORS[f"{case}.z"], TENSORS[f"{case}.ws"]
     mapping = H.mapping(z, truncation_psi=0.7)
     image = H.synthesis(ws, noise_mode="const")
-    assert (mapping - TENSORS[f"{case}.mapping_psi0.7"]).abs().max() <= 1e-4
-    assert (image - TENSORS[f"{case}.image"]).abs().max() <= 1e-3
+    # The acceptance bounds are 1e-4 (mapping) and 1e-3 (images); we measured
+    # <= 6e-8 and <= 1.3e-5 on these cases, so hold a tighter line.
+    assert (mapping - TENSORS[f"{case}.mapping_psi0.7"]).abs().max() <= 1e-6
+    assert (image - TENSORS[f"{case}.image"]).abs().max() <= 1e-4
     # Both implementations of ours agree with the reference too.
     ref_impl = H.synthesis(ws, noise_mode="const", impl="reference")
-    assert (ref_impl - TENSORS[f"{case}.image"]).abs().max() <= 1e-3
+    assert (ref_impl - TENSORS[f"{case}.image"]).abs().max() <= 1e-4
     # And the outputs are far from trivial: a wrong weight would show.
     assert TENSORS[f"{case}.image"].abs().max() > 1.0

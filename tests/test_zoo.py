@@ -357,3 +357,19 @@ def test_cli_offline_ffhq(closed_port, default_zoo):
     # The same one line from a command that takes a generator by zoo name.
     gen = CliRunner().invoke(main, ["generate", "--generator", "ffhq", "--outdir", "o"])
     assert gen.exit_code == 1 and gen.stderr.strip() == lines[0]
+
+
+def test_entry_names_cannot_escape_the_cache():
+    for bad in ("../x", "a/b", ".hidden", "a..b"):
+        with pytest.raises(ValueError, match="name must be"):
+            ZooEntry(
+                name=bad,
+                kind="generator",
+                urls=("https://example.org/x",),
+                filename="x",
+                sha256=None,
+                format="raw",
+                license="-",
+                origin="-",
+                description="-",
+            )

@@ -40,6 +40,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         raise MicromotionError(f"{final}: cannot write here ({exc.strerror or exc})") from exc
     os.close(fd)
+    # mkstemp creates 0600; give the final file the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     tmp = Path(tmp_name)
     try:
         yield tmp
@@ -58,7 +62,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+    write_bytes_atomic(
+        path, (json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n").encode()
+    )
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
@@ -95,12 +101,27 @@ def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any
     """
     import numpy as np
 
+    p = Path(path)
+    if p.is_dir():
+        raise MicromotionError(f"{path}: is a directory, not a .npy file")
     try:
-        arr = np.load(path, allow_pickle=False)
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
     except FileNotFoundError:
         raise MicromotionError(f"{path}: no such file") from None
-    except (ValueError, OSError) as exc:
-        raise MicromotionError(f"{path}: not a .npy array ({exc})") from None
+    except OSError as exc:
+        raise MicromotionError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if magic.startswith(b"PK"):
+        raise MicromotionError(f"{path}: is an .npz archive, not a .npy array")
+    if magic != b"\x93NUMPY":
+        raise MicromotionError(f"{path}: not a .npy array")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except ValueError:
+        # Object arrays need unpickling, which we never do.
+        raise MicromotionError(f"{path}: holds Python objects, not numbers") from None
+    except OSError:
+        raise MicromotionError(f"{path}: corrupt or truncated .npy array") from None
     if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
         kind = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
         raise MicromotionError(f"{path}: {what} must be floating point, got {kind}")

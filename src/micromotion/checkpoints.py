@@ -137,6 +137,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         CheckpointError: If the file is missing, empty, or none of those.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
@@ -169,9 +171,11 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 def _resolve_spec(spec: str | os.PathLike[str], *, progress: bool) -> Path:
     path = Path(spec)
-    if path.exists():
+    if path.is_file():
         return path
     text = str(spec)
+    if path.is_dir() and (os.sep in text or text.endswith((".pt", ".pth", ".pkl", ".safetensors"))):
+        raise CheckpointError(f"{text}: is a directory, not a checkpoint file")
     looks_like_path = os.sep in text or text.endswith((".pt", ".pth", ".pkl", ".safetensors"))
     try:
         from micromotion import zoo
@@ -192,10 +196,12 @@ def _torch_load(path: Path) -> Any:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+        # Name the offending global, but never relay torch's advice to load unsafely.
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        what = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path}: refused to load objects that are not plain data ({first})"
-        ) from exc
+            f"{path}: refused to load objects that are not plain data{what}"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: corrupt or truncated torch file ({first})") from exc
@@ -489,6 +495,12 @@ def _normalise_latent_avg(
         return None
     if not isinstance(latent_avg, torch.Tensor):
         raise CheckpointError(f"{path}: latent_avg is a {type(latent_avg).__name__}, not a tensor")
+    if latent_avg.ndim == 0 or latent_avg.numel() == 0 or not latent_avg.is_floating_point():
+        raise CheckpointError(
+            f"{path}: latent_avg has shape {list(latent_avg.shape)}, expected [{config.w_dim}]"
+        )
+    if not torch.isfinite(latent_avg).all():
+        raise CheckpointError(f"{path}: latent_avg contains NaN or inf")
     t = latent_avg.detach().float().reshape(-1, latent_avg.shape[-1])
     if t.shape[-1] != config.w_dim:
         raise CheckpointError(

@@ -63,6 +63,28 @@ class Micromotion:
         if self.mask.shape != (self.num_ws,):
             raise MicromotionError(f"mask must be [{self.num_ws}], got {list(self.mask.shape)}")
         self.mask = self.mask.to(torch.bool)
+        if not self.mask.any():
+            raise MicromotionError("the layer mask selects no layer")
+        if not isinstance(self.metadata, dict):
+            raise MicromotionError("metadata must be a JSON object")
+        fingerprint = self.metadata.get("generator_fingerprint")
+        if fingerprint is not None and not isinstance(fingerprint, str):
+            raise MicromotionError("metadata generator_fingerprint must be a string")
+        expected = {
+            "basis": (self.num_ws, None, self.w_dim),
+            "singular_values": (self.num_ws, None),
+            "denoised_anchors": (None, self.num_ws, self.w_dim),
+            "anchors": (None, self.num_ws, self.w_dim),
+        }
+        for key, shape in expected.items():
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if value.ndim != len(shape) or any(
+                want is not None and got != want
+                for got, want in zip(value.shape, shape, strict=True)
+            ):
+                raise MicromotionError(f"{key} has shape {list(value.shape)}, expected {shape}")
 
     # ------------------------------------------------------------------ construction
 
@@ -307,6 +329,8 @@ class Micromotion:
         from safetensors import SafetensorError, safe_open
 
         path = Path(path)
+        if path.is_dir():
+            raise CheckpointError(f"{path}: is a directory, not a micromotion file")
         if not path.is_file():
             raise CheckpointError(f"{path}: no such file")
         try:
@@ -339,7 +363,7 @@ class Micromotion:
 
     def summary(self) -> dict[str, Any]:
         """Return facts for ``micromotion info``: shapes, per-layer norms, spectrum."""
-        norms = self.direction.norm(dim=1)
+        norms = self.masked_direction.norm(dim=1)  # what an edit moves, layer by layer
         out: dict[str, Any] = {
             "name": self.name,
             "num_ws": self.num_ws,
@@ -385,6 +409,8 @@ def _default_method() -> str:
 def _layers_text(mask: torch.Tensor) -> str:
     """``[T, T, F, T]`` → ``"0-1,3"``."""
     idx = [i for i, m in enumerate(mask.tolist()) if m]
+    if not idx:
+        return ""
     parts, start = [], None
     for i, j in zip(idx, [*idx[1:], None], strict=True):
         start = i if start is None else start
@@ -432,17 +458,19 @@ def import_official(path: str | os.PathLike[str], *, name: str | None = None) ->
     import zipfile
 
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, not a file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: not a torch tensor file ({first})") from exc
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError):
+        # Never relay torch's advice to retry with weights_only=False.
+        raise CheckpointError(f"{path}: not a torch tensor file") from None
     if not isinstance(obj, torch.Tensor):
         raise CheckpointError(f"{path}: expected a tensor, found a {type(obj).__name__}")
     if name is None:
-        name = path.name.split(".")[0] if path.name != "d_latent" else path.parent.name
+        name = path.name.split(".")[0] if path.name != "d_latent" else path.resolve().parent.name
     try:
         return Micromotion.from_official(obj, name=name, file=path.name)
     except MicromotionError as exc:
@@ -460,8 +488,11 @@ def load_micromotion(spec: str | os.PathLike[str], *, progress: bool = True) -> 
         MicromotionError: If ``spec`` is neither a readable file nor a known zoo direction.
     """
     path = Path(spec)
-    if not path.exists():
+    if not path.is_file():
         from micromotion import zoo
+
+        if path.is_dir() and str(spec) not in zoo.DEFAULT_ZOO:
+            raise MicromotionError(f"{spec}: is a directory, not a micromotion file")
 
         raw = zoo.resolve(str(spec), kind="direction", progress=progress)
         return Micromotion.load(ensure_converted(raw, name=zoo.get(str(spec)).name))

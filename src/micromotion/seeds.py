@@ -7,6 +7,8 @@ import torch
 from micromotion.errors import MicromotionError
 
 _MAX_SEEDS = 100_000
+#: Seeds are 32-bit, as in NVIDIA's tools.
+MAX_SEED = 2**32 - 1
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -30,6 +32,8 @@ def parse_seeds(text: str) -> list[int]:
             ) from None
         if lo < 0 or hi < lo:
             raise MicromotionError(f"--seeds {text!r}: bad range {part!r}")
+        if hi > MAX_SEED:
+            raise MicromotionError(f"--seeds {text!r}: seeds go up to {MAX_SEED}")
         if hi - lo + 1 + len(seeds) > _MAX_SEEDS:
             raise MicromotionError(f"--seeds {text!r}: more than {_MAX_SEEDS} seeds")
         seeds.extend(range(lo, hi + 1))

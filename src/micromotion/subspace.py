@@ -576,6 +576,8 @@ def layer_mask(spec: str | Sequence[int], num_ws: int) -> torch.Tensor:
             hi = int(match.group(2)) if match.group(2) is not None else lo
             if hi < lo:
                 raise MicromotionError(f"layers {spec!r}: range {part.strip()!r} runs backwards")
+            if hi >= num_ws:
+                raise MicromotionError(f"layers {spec!r}: layer {hi} out of range (0-{num_ws - 1})")
             indices.extend(range(lo, hi + 1))
     else:
         for item in spec:

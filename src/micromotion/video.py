@@ -1,8 +1,10 @@
 """Write rendered frames as MP4 (H.264, yuv420p), GIF or a PNG strip, atomically.
 
-Frames arrive in batches (``[B, H, W, 3]`` uint8) and are streamed: an MP4 never holds the
-whole clip in memory. Each writer renders into a temporary file beside the destination and
-renames it into place only when the clip is complete.
+Frames arrive in batches (``[B, H, W, 3]`` uint8) and an MP4 is streamed to the encoder as
+they come. A GIF (Pillow writes it at the end) and ``--loop pingpong`` (frames replayed in
+reverse) keep the clip's frames in memory; a PNG strip keeps at most ten. Each writer
+renders into a temporary file beside the destination and renames it into place only when
+the clip is complete.
 """
 
 from __future__ import annotations
@@ -189,7 +191,7 @@ class _GifSink(_Sink):
             append_images=images[1:],
             duration=max(round(1000 / self.fps), 20),
             loop=0,
-            comment=self.comment.encode()[:255],
+            comment=self.comment.encode(),
         )
 
 

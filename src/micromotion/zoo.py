@@ -88,6 +88,9 @@ class ZooEntry:
 
     def __post_init__(self) -> None:
         # Caught at import time rather than as a confusing mismatch after a long download.
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.name) or ".." in self.name:
+            # The name becomes a cache directory: no separators, no '..'.
+            raise ValueError(f"zoo entry {self.name!r}: name must be letters, digits, . _ -")
         if not self.urls:
             raise ValueError(f"zoo entry {self.name!r}: no URLs")
         if self.sha256 is not None and not _SHA256.fullmatch(self.sha256):
@@ -472,7 +475,9 @@ def resolve(
     path = Path(spec)
     if path.is_file():
         return path
-    if path.is_dir():
+    if path.is_dir() and spec not in (registry if registry is not None else DEFAULT_ZOO):
+        # A folder named like a zoo entry (a dataset, the paper's pregen_latents/<name>)
+        # must not hide that entry.
         raise MicromotionError(f"{spec}: is a directory, not a file")
     reg = registry if registry is not None else DEFAULT_ZOO
     text = str(spec)

@@ -8,6 +8,7 @@ status 1, never as a traceback.
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -34,6 +35,12 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="micromotion")
 def main() -> None:
     """Decode micromotions in StyleGAN latent space and animate faces with them."""
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print library warnings as ``warning: ...`` lines instead of Python's source dump."""
+    click.echo(f"warning: {message}", err=True)
 
 
 def _register() -> None:

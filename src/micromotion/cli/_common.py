@@ -16,10 +16,18 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as exc:
-        raise MicromotionError(f"--device {name!r}: not a device ({exc})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
+    except RuntimeError:
+        raise MicromotionError(f"--device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise MicromotionError(f"--device {name}: use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
         raise MicromotionError(f"--device {name}: CUDA is not available on this machine")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise MicromotionError(
+            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
     return device
 
 

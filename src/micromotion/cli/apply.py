@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from micromotion.cli._common import device_option, generator_option, resolve_dev
 from micromotion.direction import Micromotion, load_micromotion
 from micromotion.errors import MicromotionError
 from micromotion.sampling import sample_ws
+from micromotion.seeds import MAX_SEED
 from micromotion.video import check_output_path, loop_indices, open_clip_writer
 
 
@@ -69,9 +71,17 @@ def load_latent(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> to
 @generator_option
 @click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), help="W+ code .npy.")
 @click.option("--index", type=int, default=None, help="Row of --latent when it holds several.")
-@click.option("--seed", type=click.IntRange(0), default=None, help="Start from a sampled face.")
-@click.option("--truncation", type=float, default=0.7, show_default=True, help="For --seed.")
-@click.option("--frames", type=click.IntRange(2, 100_000), default=100, show_default=True)
+@click.option(
+    "--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Start from a sampled face."
+)
+@click.option(
+    "--truncation",
+    type=click.FloatRange(0.0, 2.0),
+    default=0.7,
+    show_default=True,
+    help="For --seed.",
+)
+@click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True)
 @click.option("--fps", type=click.FloatRange(1, 240), default=30, show_default=True)
 @click.option("--layers", default=None, metavar="LIST", help="Layers to move, e.g. 0-7.")
 @click.option("--loop", type=click.Choice(["none", "pingpong"]), default="none", show_default=True)
@@ -112,6 +122,9 @@ def apply(
         raise MicromotionError("give exactly one of --latent W.npy or --seed N")
     if len(strengths) > 1 and len(strengths) != len(specs):
         raise MicromotionError(f"{len(strengths)} --strength values for {len(specs)} micromotions")
+    bad = [s for s in strengths if not math.isfinite(s)]
+    if bad:
+        raise MicromotionError(f"--strength {bad[0]}: must be a finite number")
     values = list(strengths) * len(specs) if len(strengths) == 1 else list(strengths)
     values = values or [5.0] * len(specs)
     output = check_output_path(output)

@@ -55,10 +55,6 @@ def generate(
     if outdir.exists() and not outdir.is_dir():
         raise MicromotionError(f"{outdir}: exists and is not a directory")
     ws = sample_ws(G, seed_list, truncation_psi=truncation)  # [N, num_ws, w_dim]
-    with tqdm(total=len(seed_list), desc="generate", unit="img", disable=None) as bar:
-        images = to_uint8(
-            render(G, ws, noise_mode=noise_mode, batch_size=batch_size, callback=bar.update)
-        )
     record = provenance(
         command="generate",
         generator=generator_spec,
@@ -71,12 +67,21 @@ def generate(
         latents="latents.npy",
         latents_shape=list(ws.shape),
     )
-    files = []
-    for seed, image in zip(seed_list, images, strict=True):
-        name = f"seed{seed:04d}.png"
-        meta = {"seed": seed, "row": len(files)}
-        save_png(image, outdir / name, text={"micromotion": json.dumps({**record, **meta})})
-        files.append(name)
+    files: list[str] = []
+    # Each batch is written as soon as it is rendered, so memory does not grow with --seeds.
+    with tqdm(total=len(seed_list), desc="generate", unit="img", disable=None) as bar:
+        for start in range(0, len(seed_list), batch_size):
+            batch = render(
+                G, ws[start : start + batch_size], noise_mode=noise_mode, batch_size=batch_size
+            )
+            for seed, image in zip(
+                seed_list[start : start + batch_size], to_uint8(batch), strict=True
+            ):
+                name = f"seed{seed:04d}.png"
+                meta = {"seed": seed, "row": len(files)}
+                save_png(image, outdir / name, text={"micromotion": json.dumps({**record, **meta})})
+                files.append(name)
+            bar.update(batch.shape[0])
     with atomic_path(outdir / "latents.npy") as tmp, open(tmp, "wb") as fh:
         np.save(fh, ws.float().cpu().numpy())
     write_json_atomic(outdir / "generate.json", {**record, "images": files})

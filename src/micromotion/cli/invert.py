@@ -16,6 +16,7 @@ from micromotion.cli._common import device_option, generator_option, resolve_dev
 from micromotion.errors import MicromotionError
 from micromotion.images import load_image, save_png, to_uint8
 from micromotion.invert import InversionConfig, invert
+from micromotion.seeds import MAX_SEED
 
 
 @click.command("invert")
@@ -27,7 +28,7 @@ from micromotion.invert import InversionConfig, invert
 @click.option("--optimize-noise", is_flag=True, help="Also fit per-image noise maps.")
 @click.option("--no-align", is_flag=True, help="The images are already FFHQ-aligned crops.")
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @device_option
 def invert_cmd(
     images: tuple[Path, ...],

@@ -46,9 +46,13 @@ def discover_latents(
     generator_fingerprint: str | None,
 ) -> None:
     """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
-    if output.suffix != ".safetensors":
-        raise MicromotionError(f"{output}: the output must end in .safetensors")
+    if not output.name.endswith(".safetensors") or output.name == ".safetensors":
+        raise MicromotionError(f"{output}: the output must be NAME.safetensors")
     anchors = load_float_npy(anchors_path, what="anchors")
+    if layers is not None and anchors.ndim == 3:
+        from micromotion.subspace import layer_mask
+
+        layer_mask(layers, anchors.shape[1])  # a bad --layers fails before the decomposition
     rank_value: int | str = "auto" if rank == "auto" else _int(rank, "--rank")
     try:
         mm = Micromotion.from_anchors(

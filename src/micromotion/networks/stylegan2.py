@@ -36,6 +36,9 @@ _LRELU_SLOPE = 0.2
 _LRELU_GAIN = math.sqrt(2.0)
 # The FIR filter of StyleGAN2's resampling; the only one found in released checkpoints.
 _RESAMPLE_TAPS = (1.0, 3.0, 3.0, 1.0)
+# Bounds for configs read from files, far above any released network (FFHQ: 512 wide, 8 deep).
+_MAX_WIDTH = 8192
+_MAX_MAPPING_LAYERS = 64
 
 
 def num_ws_for(img_resolution: int) -> int:
@@ -77,6 +80,39 @@ class GeneratorConfig:
     use_noise: bool = True
 
     def __post_init__(self) -> None:
+        # Configs also come from files: check types and sizes before anything is allocated.
+        ints = {
+            "img_resolution": self.img_resolution,
+            "z_dim": self.z_dim,
+            "w_dim": self.w_dim,
+            "img_channels": self.img_channels,
+            "mapping_layers": self.mapping_layers,
+        }
+        for key, value in ints.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{key} must be an integer, got {value!r}")
+        if not isinstance(self.channels, tuple | list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in self.channels
+        ):
+            raise ValueError(f"channels must be a list of integers, got {self.channels!r}")
+        if self.mapping_features is not None and not isinstance(self.mapping_features, int):
+            raise ValueError(f"mapping_features must be an integer, got {self.mapping_features!r}")
+        for key in ("mapping_lr_mul", "conv_clamp"):
+            value = getattr(self, key)
+            if value is None and key == "conv_clamp":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"{key} must be a positive number, got {value!r}")
+        if not isinstance(self.use_noise, bool):
+            raise ValueError(f"use_noise must be true or false, got {self.use_noise!r}")
+        widths = [*self.channels, self.z_dim, self.w_dim, self.mapping_features or 1]
+        if max(widths) > _MAX_WIDTH or self.mapping_layers > _MAX_MAPPING_LAYERS:
+            raise ValueError(
+                f"unreasonably large network (widths up to {_MAX_WIDTH}, "
+                f"at most {_MAX_MAPPING_LAYERS} mapping layers)"
+            )
+        if self.img_channels > 4:
+            raise ValueError(f"img_channels must be 1 to 4, got {self.img_channels}")
         res = self.img_resolution
         if res < 4 or res > 1024 or res & (res - 1):
             raise ValueError(f"img_resolution must be a power of two in 4..1024, got {res}")
@@ -593,7 +629,6 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(config)
         # Where the weights came from, filled in by the loaders (format, file, notes).
         self.source: dict[str, Any] = {}
-        self._fingerprint: str | None = None
 
     @property
     def w_avg(self) -> torch.Tensor:
@@ -611,19 +646,17 @@ class Generator(nn.Module):
         return self.synthesis(self.mapping(z, truncation_psi=truncation_psi), noise_mode=noise_mode)
 
     def fingerprint(self) -> str:
-        """Return the sha256 of the weights (names, dtypes, shapes and bytes), cached.
+        """Return the sha256 of the weights (names, dtypes, shapes and bytes).
 
         The fingerprint identifies a network independently of the file format it came from:
         the same weights loaded from a rosinality ``.pt``, an NVIDIA ``.pkl`` or our
-        ``.safetensors`` give the same value.
+        ``.safetensors`` give the same value. It is computed afresh on every call (a fraction
+        of a second for FFHQ), so it is never stale after weights are edited in place.
         """
-        if self._fingerprint is None:
-            from micromotion.checkpoints import state_dict_fingerprint
+        from micromotion.checkpoints import state_dict_fingerprint
 
-            self._fingerprint = state_dict_fingerprint(self.state_dict())
-        return self._fingerprint
+        return state_dict_fingerprint(self.state_dict())
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Load weights (always strictly; see :mod:`micromotion.checkpoints` for formats)."""
-        self._fingerprint = None
         return super().load_state_dict(state_dict, strict=True, assign=assign)
