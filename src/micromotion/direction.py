@@ -271,7 +271,8 @@ class Micromotion:
             strength: A number, or a tensor broadcastable to ``[N]``.
 
         Returns:
-            Edited codes, same shape and dtype as ``ws``.
+            Edited codes with ``ws``'s dtype: ``ws``'s shape, or ``[N, num_ws, w_dim]`` when a
+            1-D ``strength`` of length N moves a single code.
         """
         if ws.shape[-2:] != (self.num_ws, self.w_dim):
             raise MicromotionError(
