@@ -427,10 +427,12 @@ def test_outputs_are_readable_by_others(tmp_path, gen_file):
         result = run(
             "generate", "--generator", gen_file, "--seeds", "0", "--outdir", tmp_path / "o"
         )
+        assert result.exit_code == 0
+        mm = Micromotion(direction=torch.ones(2, 3), mask=torch.ones(2, dtype=torch.bool))
+        mm.save(tmp_path / "o" / "mm.safetensors")
     finally:
         os.umask(old)
-    assert result.exit_code == 0
-    for name in ("seed0000.png", "latents.npy", "generate.json"):
+    for name in ("seed0000.png", "latents.npy", "generate.json", "mm.safetensors"):
         assert stat.S_IMODE((tmp_path / "o" / name).stat().st_mode) == 0o644
 
 

@@ -40,13 +40,14 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except OSError as exc:
         raise MicromotionError(f"{final}: cannot write here ({exc.strerror or exc})") from exc
     os.close(fd)
-    # mkstemp creates 0600; give the final file the permissions a plain open() would.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_name, 0o666 & ~umask)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600 (and some writers replace the file): give the final file the
+        # permissions a plain open() would, just before it appears.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(OSError):
