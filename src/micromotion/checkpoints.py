@@ -213,21 +213,23 @@ def _fmt_keys(keys: set[str] | list[str]) -> str:
     return shown + (f", … ({len(keys)} in all)" if len(keys) > _MAX_LISTED else "")
 
 
-def _build(config: GeneratorConfig, state: dict[str, torch.Tensor], path: Path) -> Generator:
-    """Instantiate ``config`` and load ``state`` strictly, with a readable error."""
-    G = Generator(config)
-    expected = G.state_dict()
-    missing = set(expected) - set(state)
-    unexpected = set(state) - set(expected)
+def _check_keys(expected: set[str], got: set[str], path: Path, problem: str) -> None:
+    """Strict key matching, with the differences listed in the one-line error."""
+    missing, unexpected = expected - got, got - expected
     if missing or unexpected:
         parts = []
         if missing:
             parts.append(f"missing keys: {_fmt_keys(missing)}")
         if unexpected:
             parts.append(f"unexpected keys: {_fmt_keys(unexpected)}")
-        raise CheckpointError(
-            f"{path}: does not match the inferred architecture ({'; '.join(parts)})"
-        )
+        raise CheckpointError(f"{path}: {problem} ({'; '.join(parts)})")
+
+
+def _build(config: GeneratorConfig, state: dict[str, torch.Tensor], path: Path) -> Generator:
+    """Instantiate ``config`` and load ``state`` strictly, with a readable error."""
+    G = Generator(config)
+    expected = G.state_dict()
+    _check_keys(set(expected), set(state), path, "does not match the inferred architecture")
     for name, ref in expected.items():
         if tuple(state[name].shape) != tuple(ref.shape):
             raise CheckpointError(
@@ -461,15 +463,7 @@ def _from_rosinality(obj: Any, path: Path) -> Generator:
     triples = _rosinality_key_map(config)
     fixed = _rosinality_fixed_buffers(config)
     theirs_expected = {t for _, t, _ in triples} | set(fixed)
-    missing = theirs_expected - set(sd)
-    unexpected = set(sd) - theirs_expected
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_fmt_keys(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_fmt_keys(unexpected)}")
-        raise CheckpointError(f"{path}: not a rosinality StyleGAN2 generator ({'; '.join(parts)})")
+    _check_keys(theirs_expected, set(sd), path, "not a rosinality StyleGAN2 generator")
     for name in fixed:
         _check_fir(name, sd[name], 4.0, path)
     state: dict[str, torch.Tensor] = {}

@@ -42,6 +42,17 @@ def device_option(func: Any) -> Any:
     )(func)
 
 
+def truncation_option(func: Any) -> Any:
+    """The ``--truncation`` option (psi toward the average face)."""
+    return click.option(
+        "--truncation",
+        type=click.FloatRange(0.0, 2.0),
+        default=0.7,
+        show_default=True,
+        help="Truncation psi toward the average face (0.7: the paper's start faces).",
+    )(func)
+
+
 def generator_option(func: Any) -> Any:
     """The ``--generator`` option."""
     return click.option(

@@ -14,7 +14,12 @@ from tqdm import tqdm
 from micromotion._io import load_float_npy, provenance, write_json_atomic
 from micromotion.animate import clip_codes, render_frames
 from micromotion.checkpoints import load_generator
-from micromotion.cli._common import device_option, generator_option, resolve_device
+from micromotion.cli._common import (
+    device_option,
+    generator_option,
+    resolve_device,
+    truncation_option,
+)
 from micromotion.direction import Micromotion, load_micromotion
 from micromotion.errors import MicromotionError
 from micromotion.sampling import sample_ws
@@ -74,13 +79,7 @@ def load_latent(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> to
 @click.option(
     "--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Start from a sampled face."
 )
-@click.option(
-    "--truncation",
-    type=click.FloatRange(0.0, 2.0),
-    default=0.7,
-    show_default=True,
-    help="For --seed.",
-)
+@truncation_option
 @click.option("--frames", type=click.IntRange(2, 10_000), default=100, show_default=True)
 @click.option("--fps", type=click.FloatRange(1, 240), default=30, show_default=True)
 @click.option("--layers", default=None, metavar="LIST", help="Layers to move, e.g. 0-7.")

@@ -11,7 +11,12 @@ from tqdm import tqdm
 
 from micromotion._io import atomic_path, provenance, write_json_atomic
 from micromotion.checkpoints import load_generator
-from micromotion.cli._common import device_option, generator_option, resolve_device
+from micromotion.cli._common import (
+    device_option,
+    generator_option,
+    resolve_device,
+    truncation_option,
+)
 from micromotion.errors import MicromotionError
 from micromotion.images import save_png, to_uint8
 from micromotion.sampling import render, sample_ws
@@ -23,13 +28,7 @@ from micromotion.seeds import parse_seeds
 @click.option(
     "--seeds", default="0-3", show_default=True, metavar="LIST", help="Seeds, e.g. 0-3,7."
 )
-@click.option(
-    "--truncation",
-    type=click.FloatRange(0.0, 2.0),
-    default=0.7,
-    show_default=True,
-    help="Truncation psi toward the average face (0.7: the paper's start faces).",
-)
+@truncation_option
 @click.option(
     "--noise-mode",
     type=click.Choice(["const", "random", "none"]),
