@@ -86,6 +86,24 @@ def provenance(**fields: Any) -> dict[str, Any]:
     }
 
 
+def require_file(
+    path: str | os.PathLike[str], *, what: str, error: type[MicromotionError] = MicromotionError
+) -> Path:
+    """Return ``path`` if it is an existing regular file, else raise a one-line ``error``.
+
+    Args:
+        path: The file the user named.
+        what: What it should have been, for the message (``"a checkpoint file"``).
+        error: The exception type to raise.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise error(f"{path}: is a directory, not {what}")
+    if not p.is_file():
+        raise error(f"{path}: no such file")
+    return p
+
+
 def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any:
     """Load a floating-point ``.npy`` array without ever unpickling (``allow_pickle=False``).
 
@@ -102,14 +120,10 @@ def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any
     """
     import numpy as np
 
-    p = Path(path)
-    if p.is_dir():
-        raise MicromotionError(f"{path}: is a directory, not a .npy file")
+    p = require_file(path, what="a .npy file")
     try:
         with open(p, "rb") as fh:
             magic = fh.read(6)
-    except FileNotFoundError:
-        raise MicromotionError(f"{path}: no such file") from None
     except OSError as exc:
         raise MicromotionError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if magic.startswith(b"PK"):

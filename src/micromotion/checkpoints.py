@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from micromotion._io import atomic_path, provenance
+from micromotion._io import atomic_path, provenance, require_file
 from micromotion.errors import CheckpointError, MicromotionError
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig, _fir_kernel
 
@@ -136,11 +136,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     Raises:
         CheckpointError: If the file is missing, empty, or none of those.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a checkpoint file")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    path = require_file(path, what="a checkpoint file", error=CheckpointError)
     try:
         with open(path, "rb") as fh:
             head = fh.read(16)
@@ -170,20 +166,13 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def _resolve_spec(spec: str | os.PathLike[str], *, progress: bool) -> Path:
-    path = Path(spec)
-    if path.is_file():
-        return path
     text = str(spec)
-    if path.is_dir() and (os.sep in text or text.endswith((".pt", ".pth", ".pkl", ".safetensors"))):
-        raise CheckpointError(f"{text}: is a directory, not a checkpoint file")
-    looks_like_path = os.sep in text or text.endswith((".pt", ".pth", ".pkl", ".safetensors"))
-    try:
-        from micromotion import zoo
-    except ImportError:  # pragma: no cover - the zoo ships with the package
-        zoo = None
-    if zoo is not None and not looks_like_path:
-        return zoo.resolve(text, kind="generator", progress=progress)
-    raise CheckpointError(f"{text}: no such file")
+    if os.sep in text or text.endswith((".pt", ".pth", ".pkl", ".safetensors")):
+        # Clearly meant as a file: never look it up in the zoo.
+        return require_file(text, what="a checkpoint file", error=CheckpointError)
+    from micromotion import zoo
+
+    return zoo.resolve(text, kind="generator", progress=progress)
 
 
 def _torch_load(path: Path) -> Any:

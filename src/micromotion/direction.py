@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from micromotion._io import atomic_path
+from micromotion._io import atomic_path, require_file
 from micromotion._version import __version__
 from micromotion.errors import CheckpointError, MicromotionError
 
@@ -135,25 +135,19 @@ class Micromotion:
         decomp = subspace.decompose(
             anchors, rank=rank, robust=robust, center=center, rpca_kwargs=dict(rpca_kwargs or {})
         )
-        kwargs: dict[str, Any] = {}
-        if method is not None:
-            kwargs["method"] = method
-        if times is not None:
-            kwargs["times"] = times
-        direction = subspace.direction_from(decomp.denoised, **kwargs)
-        used_method = method or _default_method()
+        used_method = method or subspace.DEFAULT_METHOD
+        direction = subspace.direction_from(decomp.denoised, method=used_method, times=times)
         num_ws = anchors.shape[1]
         mask = (
             subspace.layer_mask(layers, num_ws)
             if layers is not None
             else torch.ones(num_ws, dtype=torch.bool)
         )
-        rank_meta = decomp.rank if isinstance(decomp.rank, int) else list(decomp.rank)
         meta = {
             "name": name,
             "source": source,
             "num_anchors": int(anchors.shape[0]),
-            "rank": rank_meta,
+            "rank": decomp.rank,
             "rank_requested": rank,
             "robust": robust,
             "center": center,
@@ -329,11 +323,7 @@ class Micromotion:
         """
         from safetensors import SafetensorError, safe_open
 
-        path = Path(path)
-        if path.is_dir():
-            raise CheckpointError(f"{path}: is a directory, not a micromotion file")
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file")
+        path = require_file(path, what="a micromotion file", error=CheckpointError)
         try:
             with safe_open(str(path), framework="pt") as fh:
                 meta = fh.metadata() or {}
@@ -399,14 +389,6 @@ def _check_anchors(anchors: Any) -> torch.Tensor:
     return t
 
 
-def _default_method() -> str:
-    import inspect
-
-    from micromotion import subspace
-
-    return str(inspect.signature(subspace.direction_from).parameters["method"].default)
-
-
 def _layers_text(mask: torch.Tensor) -> str:
     """``[T, T, F, T]`` → ``"0-1,3"``."""
     idx = [i for i, m in enumerate(mask.tolist()) if m]
@@ -458,11 +440,7 @@ def import_official(path: str | os.PathLike[str], *, name: str | None = None) ->
     import pickle
     import zipfile
 
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, not a file")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file")
+    path = require_file(path, what="a file", error=CheckpointError)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError):
@@ -491,9 +469,6 @@ def load_micromotion(spec: str | os.PathLike[str], *, progress: bool = True) -> 
     path = Path(spec)
     if not path.is_file():
         from micromotion import zoo
-
-        if path.is_dir() and str(spec) not in zoo.DEFAULT_ZOO:
-            raise MicromotionError(f"{spec}: is a directory, not a micromotion file")
 
         raw = zoo.resolve(str(spec), kind="direction", progress=progress)
         return Micromotion.load(ensure_converted(raw, name=zoo.get(str(spec)).name))

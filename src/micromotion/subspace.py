@@ -414,10 +414,15 @@ def _auto_rank(L: torch.Tensor, energy: float, *, centered: bool) -> int:
 # --------------------------------------------------------------------------- directions
 
 
+#: The direction method used when none is asked for: the most accurate on planted data
+#: (benchmarks/subspace.py).
+DEFAULT_METHOD: Method = "robust-slope"
+
+
 def direction_from(
     denoised: torch.Tensor,
     *,
-    method: Method = "robust-slope",
+    method: Method = DEFAULT_METHOD,
     times: torch.Tensor | Sequence[float] | None = None,
 ) -> torch.Tensor:
     """The editing direction of reconstructed anchors.

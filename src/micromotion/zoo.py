@@ -475,11 +475,11 @@ def resolve(
     path = Path(spec)
     if path.is_file():
         return path
-    if path.is_dir() and spec not in (registry if registry is not None else DEFAULT_ZOO):
+    reg = registry if registry is not None else DEFAULT_ZOO
+    if path.is_dir() and spec not in reg:
         # A folder named like a zoo entry (a dataset, the paper's pregen_latents/<name>)
         # must not hide that entry.
         raise MicromotionError(f"{spec}: is a directory, not a file")
-    reg = registry if registry is not None else DEFAULT_ZOO
     text = str(spec)
     if text not in reg:
         known = ", ".join(reg.names(kind=kind)) or "none"

@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from micromotion._io import atomic_path, provenance, write_json_atomic
+from micromotion.animate import render_frames
 from micromotion.checkpoints import load_generator
 from micromotion.cli._common import (
     device_option,
@@ -18,8 +19,8 @@ from micromotion.cli._common import (
     truncation_option,
 )
 from micromotion.errors import MicromotionError
-from micromotion.images import save_png, to_uint8
-from micromotion.sampling import render, sample_ws
+from micromotion.images import save_png
+from micromotion.sampling import sample_ws
 from micromotion.seeds import parse_seeds
 
 
@@ -69,18 +70,15 @@ def generate(
     files: list[str] = []
     # Each batch is written as soon as it is rendered, so memory does not grow with --seeds.
     with tqdm(total=len(seed_list), desc="generate", unit="img", disable=None) as bar:
-        for start in range(0, len(seed_list), batch_size):
-            batch = render(
-                G, ws[start : start + batch_size], noise_mode=noise_mode, batch_size=batch_size
-            )
-            for seed, image in zip(
-                seed_list[start : start + batch_size], to_uint8(batch), strict=True
-            ):
-                name = f"seed{seed:04d}.png"
-                meta = {"seed": seed, "row": len(files)}
-                save_png(image, outdir / name, text={"micromotion": json.dumps({**record, **meta})})
-                files.append(name)
-            bar.update(batch.shape[0])
+        batches = render_frames(
+            G, ws, batch_size=batch_size, noise_mode=noise_mode, callback=bar.update
+        )
+        for image in (image for batch in batches for image in batch):
+            seed = seed_list[len(files)]
+            name = f"seed{seed:04d}.png"
+            meta = {"seed": seed, "row": len(files)}
+            save_png(image, outdir / name, text={"micromotion": json.dumps({**record, **meta})})
+            files.append(name)
     with atomic_path(outdir / "latents.npy") as tmp, open(tmp, "wb") as fh:
         np.save(fh, ws.float().cpu().numpy())
     write_json_atomic(outdir / "generate.json", {**record, "images": files})
