@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,42 @@ def tiny_G() -> Generator:
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Never touch the user's cache: every test gets its own MICROMOTION_HOME."""
     monkeypatch.setenv("MICROMOTION_HOME", str(tmp_path_factory.mktemp("mmhome")))
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def zoo_entry(
+    urls, *, sha256=None, name="thing", kind="generator", aliases=(), filename="thing.bin"
+):
+    """A test zoo entry for ``urls``."""
+    from micromotion.zoo import ZooEntry
+
+    return ZooEntry(
+        name=name,
+        kind=kind,
+        urls=tuple(urls),
+        filename=filename,
+        sha256=sha256,
+        format="raw",
+        license="test",
+        origin="test",
+        description="test asset",
+        aliases=aliases,
+    )
+
+
+@pytest.fixture
+def default_zoo(monkeypatch):
+    """A copy of the default registry that the test may change (the CLI uses it)."""
+    from micromotion import zoo
+    from micromotion.zoo import Zoo
+
+    copy = Zoo(zoo.DEFAULT_ZOO.list_entries())
+    monkeypatch.setattr(zoo, "DEFAULT_ZOO", copy)
+    return copy

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import REFERENCE, tiny_generator
+from conftest import REFERENCE, tiny_generator, zoo_entry
 from micromotion import load_generator, save_generator
 from micromotion.direction import Micromotion
 from micromotion.images import to_uint8
@@ -474,33 +474,11 @@ def test_seed_and_npy_errors(tmp_path, gen_file, mm_file):
     assert not out.exists()
 
 
-def test_a_directory_does_not_hide_a_zoo_name(tmp_path, monkeypatch):
+def test_a_directory_does_not_hide_a_zoo_name(tmp_path, monkeypatch, closed_port, default_zoo):
     """A folder called like a zoo entry (a dataset, the paper's pregen_latents/) in the cwd."""
-    import socket
-
-    from micromotion import zoo
-    from micromotion.zoo import ZooEntry
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    zoo.DEFAULT_ZOO.register(
-        ZooEntry(
-            name="shadowed",
-            kind="generator",
-            urls=(f"http://127.0.0.1:{port}/g.pkl",),
-            filename="g.pkl",
-            sha256=None,
-            format="nvidia-pkl",
-            license="test",
-            origin="test",
-            description="test",
-        )
-    )
-    try:
-        monkeypatch.chdir(tmp_path)
-        (tmp_path / "shadowed").mkdir()
-        result = run("generate", "--generator", "shadowed", "--outdir", tmp_path / "o")
-        assert_user_error(result, "could not download shadowed")
-    finally:
-        zoo.DEFAULT_ZOO.unregister("shadowed")
+    url = f"http://127.0.0.1:{closed_port}/g.pkl"
+    default_zoo.register(zoo_entry([url], name="shadowed", filename="g.pkl"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shadowed").mkdir()
+    result = run("generate", "--generator", "shadowed", "--outdir", tmp_path / "o")
+    assert_user_error(result, "could not download shadowed")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import socket
 import threading
 
 import pytest
@@ -86,14 +85,6 @@ def http_server():
     server.httpd.shutdown()
     server.httpd.server_close()
     thread.join(5)
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return port  # nothing listens there any more: connections are refused at once
 
 
 def leftovers(directory):

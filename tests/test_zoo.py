@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import replace
@@ -10,15 +11,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from conftest import REFERENCE
+from conftest import REFERENCE, zoo_entry
 from micromotion import zoo
 from micromotion.cli import main
 from micromotion.direction import Micromotion, load_micromotion
 from micromotion.errors import DownloadError, MicromotionError
-from micromotion.zoo import Zoo, ZooEntry
-from test_download import PAYLOAD, PAYLOAD_SHA, closed_port, http_server, leftovers
+from micromotion.zoo import Zoo
+from test_download import PAYLOAD, PAYLOAD_SHA, http_server, leftovers
 
-__all__ = ["closed_port", "http_server"]  # fixtures imported for use here
+__all__ = ["http_server"]  # fixture imported for use here
 
 DIRECTIONS = ("smile", "angry", "aging", "eyesClose", "headsTurn")
 FFHQ_URL = (
@@ -27,27 +28,7 @@ FFHQ_URL = (
 )
 
 
-def make_entry(urls, *, sha256=PAYLOAD_SHA, name="thing", kind="generator", aliases=()):
-    return ZooEntry(
-        name=name,
-        kind=kind,
-        urls=tuple(urls),
-        filename="thing.bin",
-        sha256=sha256,
-        format="raw",
-        license="test",
-        origin="test",
-        description="test asset",
-        aliases=aliases,
-    )
-
-
-@pytest.fixture
-def default_zoo(monkeypatch):
-    """A copy of the default registry that the test may change (the CLI uses it)."""
-    copy = Zoo(zoo.DEFAULT_ZOO.list_entries())
-    monkeypatch.setattr(zoo, "DEFAULT_ZOO", copy)
-    return copy
+make_entry = functools.partial(zoo_entry, sha256=PAYLOAD_SHA)
 
 
 def swap(registry, entry):
@@ -362,14 +343,4 @@ def test_cli_offline_ffhq(closed_port, default_zoo):
 def test_entry_names_cannot_escape_the_cache():
     for bad in ("../x", "a/b", ".hidden", "a..b"):
         with pytest.raises(ValueError, match="name must be"):
-            ZooEntry(
-                name=bad,
-                kind="generator",
-                urls=("https://example.org/x",),
-                filename="x",
-                sha256=None,
-                format="raw",
-                license="-",
-                origin="-",
-                description="-",
-            )
+            zoo_entry(["https://example.org/x"], name=bad)
