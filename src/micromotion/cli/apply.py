@@ -132,8 +132,9 @@ def apply(
     if layers is not None:
         loaded = [mm.with_layers(layers) for mm in loaded]
     G = load_generator(generator_spec, device=resolve_device(device))
+    fingerprint = G.fingerprint()  # a full hash of the weights: once, not per micromotion
     for mm in loaded:
-        mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=G.fingerprint())
+        mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=fingerprint)
     if latent is not None:
         w = load_latent(latent, index, num_ws=G.num_ws, w_dim=G.w_dim)
     else:
@@ -153,7 +154,7 @@ def apply(
             for s, mm, v in zip(specs, loaded, values, strict=True)
         ],
         generator=generator_spec,
-        generator_fingerprint=G.fingerprint(),
+        generator_fingerprint=fingerprint,
         start={"latent": str(latent), "index": index}
         if latent
         else {"seed": seed, "truncation_psi": truncation},

@@ -56,6 +56,7 @@ def invert_cmd(
         raise MicromotionError(f"{outdir}: exists and is not a directory")
     config = InversionConfig(steps=steps, space=space, optimize_noise=optimize_noise, seed=seed)
     G = load_generator(generator_spec, device=resolve_device(device))
+    fingerprint = G.fingerprint()  # a full hash of the weights: once, not per image
 
     loaded, failures = [], []
     for path in images:
@@ -80,7 +81,7 @@ def invert_cmd(
                 image=str(path),
                 image_sha256=sha256_file(path),
                 generator=generator_spec,
-                generator_fingerprint=G.fingerprint(),
+                generator_fingerprint=fingerprint,
                 settings=config.to_dict(),
                 loss="multiscale pixel MSE (LPIPS not available yet)",
                 psnr_db=round(float(result.psnr[i]), 3),
