@@ -312,8 +312,10 @@ def test_cli_list():
     assert ffhq_row.split()[1:4] == ["generator", "1024", "no"]
     directions = CliRunner().invoke(main, ["zoo", "list", "--kind", "direction"]).stdout
     assert "smile" in directions and "stylegan2-ffhq-1024" not in directions
-    result = CliRunner().invoke(main, ["zoo", "list", "--kind", "lpips"])
-    assert result.exit_code == 1 and "no zoo entries of kind 'lpips'" in result.stderr
+    lpips = CliRunner().invoke(main, ["zoo", "list", "--kind", "lpips"]).stdout
+    assert "vgg16-imagenet" in lpips and "lpips-vgg-v0.1" in lpips and "smile" not in lpips
+    result = CliRunner().invoke(main, ["zoo", "list", "--kind", "no-such-kind"])
+    assert result.exit_code == 1 and "no zoo entries of kind 'no-such-kind'" in result.stderr
 
 
 def test_cli_unknown_name():

@@ -35,16 +35,14 @@ def save_png(
     return path
 
 
-def load_image(path: str | os.PathLike[str], *, size: int | None = None) -> torch.Tensor:
-    """Read an image as RGB ``[3, H, W]`` in [-1, 1], whatever its mode, upright per EXIF.
+def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read any image file as upright 8-bit RGB ``[H, W, 3]``, whatever its mode.
 
     Handles RGBA and LA (composited on white), palette, grayscale, 16-bit, CMYK and EXIF
-    orientation. With ``size``, the image must be square (an aligned face) and is resized to
-    ``size × size`` with a Lanczos filter.
+    orientation.
 
     Raises:
-        MicromotionError: If the file is missing, not an image, or not square when ``size``
-            is given.
+        MicromotionError: If the file is missing or not an image.
     """
     from PIL import ImageOps, UnidentifiedImageError
 
@@ -57,7 +55,9 @@ def load_image(path: str | os.PathLike[str], *, size: int | None = None) -> torc
             img.load()
     except FileNotFoundError:
         raise MicromotionError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except IsADirectoryError:
+        raise MicromotionError(f"{path}: is a directory, not an image") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise MicromotionError(f"{path}: not a readable image ({exc})") from None
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16/32-bit grayscale: scale to 8 bits by the type's range, not by clipping.
@@ -68,14 +68,35 @@ def load_image(path: str | os.PathLike[str], *, size: int | None = None) -> torc
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
-    img = img.convert("RGB")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def from_uint8(array: np.ndarray) -> torch.Tensor:
+    """Map ``uint8`` ``[H, W, 3]`` (or ``[N, H, W, 3]``) to float ``[.., 3, H, W]`` in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(array)).float() / 127.5 - 1
+    return x.movedim(-1, -3).contiguous()
+
+
+def load_image(path: str | os.PathLike[str], *, size: int | None = None) -> torch.Tensor:
+    """Read an image as RGB ``[3, H, W]`` in [-1, 1], whatever its mode, upright per EXIF.
+
+    See :func:`read_rgb` for the modes handled. With ``size``, the image must be square (an
+    aligned face) and is resized to ``size × size`` with a Lanczos filter.
+
+    Raises:
+        MicromotionError: If the file is missing, not an image, or not square when ``size``
+            is given.
+    """
+    from micromotion.errors import MicromotionError
+
+    path = Path(path)
+    arr = read_rgb(path)
     if size is not None:
-        w, h = img.size
+        h, w = arr.shape[:2]
         if abs(w - h) > max(1, 0.01 * max(w, h)):
             raise MicromotionError(
                 f"{path}: {w}x{h} is not square; an aligned face crop is expected"
             )
         if (w, h) != (size, size):
-            img = img.resize((size, size), Image.LANCZOS)
-    arr = np.asarray(img, dtype=np.float32) / 127.5 - 1  # [H, W, 3]
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.LANCZOS))
+    return from_uint8(arr)

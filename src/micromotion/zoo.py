@@ -61,7 +61,7 @@ class ZooEntry:
 
     Attributes:
         name: Registry name (looked up case-insensitively).
-        kind: ``generator`` or ``direction`` (later: ``lpips``, ``clip``, ``arcface``...).
+        kind: ``generator``, ``direction`` or ``lpips`` (later: ``clip``, ``arcface``...).
         urls: Mirrors, tried in order; all must serve the same bytes.
         filename: File name in the cache.
         sha256: Published lowercase hex digest, or ``None`` when its publisher gives none
@@ -200,6 +200,15 @@ def _nvidia(
     )
 
 
+_LPIPS_RAW = "lpips/weights/v0.1/vgg.pth"
+_LPIPS_ORIGIN = (
+    "Zhang et al., The Unreasonable Effectiveness of Deep Features as a Perceptual Metric "
+    "(CVPR 2018); github.com/richzhang/PerceptualSimilarity (also shipped in the PyPI lpips "
+    "package as lpips/weights/v0.1/vgg.pth), (c) 2018 Richard Zhang, Phillip Isola, "
+    "Alexei A. Efros, Eli Shechtman, Oliver Wang"
+)
+
+
 def _direction(name: str, sha256: str, description: str) -> ZooEntry:
     return ZooEntry(
         name=name,
@@ -285,6 +294,39 @@ DEFAULT_ZOO: Zoo = Zoo(
             "headsTurn",
             "00452120b2d87dd79ac05557238970abcbdf6157819283c260944912e5e80c61",
             "the paper's head-turn direction, from video (FFHQ W+, 18x512)",
+        ),
+        ZooEntry(
+            name="vgg16-imagenet",
+            kind="lpips",
+            urls=("https://download.pytorch.org/models/vgg16-397923af.pth",),
+            filename="vgg16-397923af.pth",
+            # torchvision publishes only the first 8 hex digits (in the file name). The full
+            # digest is the one independent projects record and check for this download
+            # (e.g. Disco Diffusion's model loader); it begins with that published prefix.
+            sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+            format="torchvision-state-dict",
+            license="BSD-3-Clause (torchvision)",
+            origin=(
+                "torchvision (pytorch/vision) VGG16_Weights.IMAGENET1K_V1, trained on ImageNet "
+                "(torchvision notes that weights may carry their training data's terms); "
+                "architecture: Simonyan & Zisserman, ICLR 2015"
+            ),
+            description="VGG16 ImageNet weights, the LPIPS-VGG trunk (528 MB; conv layers used)",
+        ),
+        ZooEntry(
+            name="lpips-vgg-v0.1",
+            kind="lpips",
+            urls=(
+                f"https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/{_LPIPS_RAW}",
+                f"https://github.com/richzhang/PerceptualSimilarity/raw/master/{_LPIPS_RAW}",
+            ),
+            filename="lpips-vgg-v0.1.pth",
+            # sha256 of the same bytes in the PyPI lpips 0.1.4 package.
+            sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+            format="lpips-linear",
+            license="BSD-2-Clause",
+            origin=_LPIPS_ORIGIN,
+            description="LPIPS v0.1 linear layers calibrated on human judgements, VGG trunk",
         ),
     ]
 )
