@@ -45,7 +45,16 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def _register() -> None:
     # Imported here so that `micromotion --help` stays fast and each command owns its module.
-    from micromotion.cli import apply, convert, generate, invert, subspace_cmds, zoo
+    from micromotion.cli import (
+        align,
+        apply,
+        convert,
+        discover_text,
+        generate,
+        invert,
+        subspace_cmds,
+        zoo,
+    )
 
     main.add_command(generate.generate)
     main.add_command(apply.apply)
@@ -55,6 +64,8 @@ def _register() -> None:
     main.add_command(subspace_cmds.import_official_cmd)
     main.add_command(convert.convert)
     main.add_command(zoo.zoo)
+    main.add_command(align.align)
+    subspace_cmds.discover.add_command(discover_text.discover_text)
 
 
 _register()

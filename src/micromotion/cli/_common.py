@@ -10,6 +10,19 @@ import torch
 from micromotion.errors import MicromotionError
 
 
+def parse_rank(text: str) -> int | str:
+    """Parse ``--rank``: a positive integer or ``auto``."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise MicromotionError(f"--rank {text!r}: expected an integer or auto") from None
+    if value < 1:
+        raise MicromotionError(f"--rank {text!r}: must be at least 1")
+    return value
+
+
 def resolve_device(name: str) -> torch.device:
     """Turn ``auto``/``cpu``/``cuda[:i]`` into a device, with a clear error if unavailable."""
     if name == "auto":
@@ -53,12 +66,23 @@ def truncation_option(func: Any) -> Any:
     )(func)
 
 
-def generator_option(func: Any) -> Any:
-    """The ``--generator`` option."""
-    return click.option(
-        "--generator",
-        "generator_spec",
-        required=True,
-        metavar="SPEC",
-        help="Checkpoint file (.pkl, .pt, .safetensors) or zoo name (see `micromotion zoo list`).",
-    )(func)
+DEFAULT_GENERATOR = "ffhq"
+"""The generator ``apply`` uses when none is named: the paper's FFHQ 1024 px StyleGAN2."""
+
+
+def generator_option(func: Any = None, *, default: str | None = None) -> Any:
+    """The ``--generator`` option; required unless a ``default`` zoo name is given."""
+
+    def decorate(f: Any) -> Any:
+        return click.option(
+            "--generator",
+            "generator_spec",
+            required=default is None,
+            default=default,
+            show_default=default is not None,
+            metavar="SPEC",
+            help="Checkpoint file (.pkl, .pt, .safetensors) or zoo name "
+            "(see `micromotion zoo list`).",
+        )(f)
+
+    return decorate(func) if func is not None else decorate

@@ -10,13 +10,14 @@ import numpy as np
 import torch
 
 from micromotion._io import load_float_npy
+from micromotion.cli._common import parse_rank
 from micromotion.direction import Micromotion, import_official, load_micromotion
 from micromotion.errors import MicromotionError
 
 
 @click.group()
 def discover() -> None:
-    """Decode a micromotion from anchor codes (latents; text and video arrive later)."""
+    """Decode a micromotion from anchors: text prompts, a video, or saved latents."""
 
 
 @discover.command("latents")
@@ -53,7 +54,7 @@ def discover_latents(
         from micromotion.subspace import layer_mask
 
         layer_mask(layers, anchors.shape[1])  # a bad --layers fails before the decomposition
-    rank_value: int | str = "auto" if rank == "auto" else _int(rank, "--rank")
+    rank_value = parse_rank(rank)
     try:
         mm = Micromotion.from_anchors(
             torch.from_numpy(np.array(anchors, dtype=np.float32)),
@@ -73,16 +74,6 @@ def discover_latents(
     click.echo(
         f"wrote {output} (|d| = {mm.masked_direction.norm():.4g}, rank {mm.metadata['rank']})"
     )
-
-
-def _int(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise MicromotionError(f"{option} {text!r}: expected an integer or auto") from None
-    if value < 1:
-        raise MicromotionError(f"{option} {text!r}: must be at least 1")
-    return value
 
 
 @click.command()

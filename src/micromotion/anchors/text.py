@@ -1,0 +1,309 @@
+"""Text anchors: one face edited toward "a person with {degree} smile" at increasing degrees.
+
+The paper (Wu et al., §3.1) follows StyleCLIP's latent optimisation (Patashnik et al. 2021):
+for each degree word the start code ``w0`` is optimised in W+ to minimise
+
+    (1 − s·cos(CLIP(G(w)), CLIP(prompt)) / 100) + l2_lambda·‖w − w0‖² + id_lambda·(1 − cos(
+    ArcFace(G(w)), ArcFace(G(w0))))
+
+with ``s = exp(logit_scale)`` (100 for OpenAI's CLIP, so the first term is ``1 − cos``),
+the squared norm summed over every layer and channel, Adam at 0.1 with StyleGAN2's
+learning-rate ramps, 40 steps, the generator's stored noise. The anchors are the start code
+followed by one optimised code per degree, degree words ``no, 10%, …, 100%``.
+
+Here every degree is optimised at once: the codes form one batch, each with its own loss,
+and the losses are summed. A code affects only its own loss and Adam works element by
+element, so the batch follows the same trajectories as one degree at a time up to
+floating-point rounding (see the tests), while the generator and CLIP run once per step
+instead of once per degree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from micromotion.clip import ClipModel
+from micromotion.errors import MicromotionError
+from micromotion.images import to_uint8
+from micromotion.networks.irse import IdentityLoss
+from micromotion.networks.stylegan2 import Generator
+from micromotion.sampling import sample_ws
+
+#: The paper's degree words (``main.py``: ``no, 10%, …, 100%``).
+DEFAULT_DEGREES = ("no", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "100%")
+
+
+@dataclass(frozen=True)
+class TextAnchorConfig:
+    """Settings of text-anchor optimisation; defaults are the paper's (micromotion-styleGAN).
+
+    References are to github.com/wuqiuche/micromotion-styleGAN: ``main.py`` (custom mode)
+    and ``StyleCLIP/optimization/text.py`` (``get_text_latent``).
+
+    Attributes:
+        template: Prompt with a ``{degree}`` slot (README's smile template).
+        degrees: Degree words, in motion order (``main.py`` l.137-140: ``no, 10%, …, 100%``).
+            Each gets its own optimised code; the start code is prepended as anchor 0
+            (``text.py`` l.63), so there are ``len(degrees) + 1`` anchors.
+        steps: Adam steps per degree (``main.py`` l.150: 40).
+        lr: Peak learning rate (``main.py`` l.157: 0.1).
+        lr_rampdown: Fraction of the run over which the rate falls to 0, cosine (``text.py``
+            ``get_lr`` default: 0.25).
+        lr_rampup: Fraction over which it rises from 0 (``main.py`` l.155: 0.05; note that
+            step 0 therefore has rate 0, as in StyleCLIP).
+        l2_lambda: Weight of ``‖w − w0‖²``, summed over all W+ entries (``main.py`` l.160:
+            0.008; ``text.py`` l.122 uses ``.sum()``).
+        id_lambda: Weight of the ArcFace identity loss (``main.py`` l.161: 0.005); applied only
+            when an identity model is given.
+        truncation_psi: Truncation of the start face (``main.py`` l.164: 0.7).
+        seed: Seed of the start face's ``z`` (``main.py`` l.268: ``--seed`` default 1). The
+            paper draws ``z`` after its generator's random initialisation has consumed the
+            global RNG, so the seed does not give the paper's exact face; ours draws ``z``
+            with :func:`micromotion.seeds.z_from_seed` (same on every device).
+        noise_mode: Generator noise during and after optimisation (``randomize_noise=False``
+            in ``text.py``: the stored constant noise).
+        clip_normalize: Apply CLIP's mean/std to the images. Off, as in StyleCLIP's
+            ``criteria/clip_loss.py`` l.15, which feeds the ``[-1, 1]`` pixels straight to CLIP.
+        batch_size: Degrees optimised together; ``None`` (default) all at once. Smaller only
+            bounds memory: results are the same.
+    """
+
+    template: str = "a person with {degree} smile"
+    degrees: tuple[str, ...] = DEFAULT_DEGREES
+    steps: int = 40
+    lr: float = 0.1
+    lr_rampdown: float = 0.25
+    lr_rampup: float = 0.05
+    l2_lambda: float = 0.008
+    id_lambda: float = 0.005
+    truncation_psi: float = 0.7
+    seed: int = 1
+    noise_mode: str = "const"
+    clip_normalize: bool = False
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise MicromotionError(f"--steps {self.steps}: must be at least 1")
+        if not self.degrees:
+            raise MicromotionError("give at least one degree")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise MicromotionError(f"batch size {self.batch_size}: must be at least 1")
+        for name in ("lr", "l2_lambda", "id_lambda"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise MicromotionError(f"{name} {value}: must be a finite number ≥ 0")
+        if not 0 < self.lr_rampdown <= 1 or not 0 <= self.lr_rampup <= 1:
+            raise MicromotionError("lr_rampdown must be in (0, 1] and lr_rampup in [0, 1]")
+        if self.noise_mode not in ("const", "none"):
+            raise MicromotionError(f"noise mode {self.noise_mode!r}: choose const or none")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-serialisable settings for provenance."""
+        out = asdict(self)
+        out["degrees"] = list(self.degrees)
+        return out
+
+
+class TextAnchors(NamedTuple):
+    """What :func:`text_anchors` returns.
+
+    Attributes:
+        anchors: ``[len(prompts) + 1, num_ws, w_dim]`` the start code, then one per prompt.
+        images: ``uint8`` ``[len(prompts) + 1, R, R, 3]`` the anchors rendered.
+        prompts: The prompts, in anchor order (anchor ``i + 1`` belongs to ``prompts[i]``).
+        clip_loss: ``[len(prompts)]`` final CLIP loss of each optimised code.
+        start_clip_loss: ``[len(prompts)]`` CLIP loss of the start image for each prompt.
+        losses: Mean total loss per prompt after each step (the batches' in turn).
+    """
+
+    anchors: torch.Tensor
+    images: np.ndarray
+    prompts: list[str]
+    clip_loss: torch.Tensor
+    start_clip_loss: torch.Tensor
+    losses: list[float]
+
+
+def format_prompts(template: str, degrees: Sequence[str]) -> list[str]:
+    """Fill ``{degree}`` in ``template`` with each degree word, literally.
+
+    Only the exact text ``{degree}`` is replaced (every occurrence); any other braces are
+    kept as they are and nothing in the template is ever evaluated (the paper's code runs
+    the template through ``eval``; ours never does).
+
+    Raises:
+        MicromotionError: The template has no ``{degree}``, or no degrees are given.
+    """
+    if "{degree}" not in template:
+        raise MicromotionError(
+            f"template {template!r}: must contain {{degree}}, e.g. 'a person with {{degree}} smile'"
+        )
+    if not degrees:
+        raise MicromotionError("give at least one degree")
+    return [template.replace("{degree}", str(d)) for d in degrees]
+
+
+def parse_degrees(text: str) -> tuple[str, ...]:
+    """``"no,10%,20%"`` → ``("no", "10%", "20%")`` (blank items are errors)."""
+    items = tuple(part.strip() for part in text.split(","))
+    if not items or any(not item for item in items):
+        raise MicromotionError(f"--degrees {text!r}: give comma-separated words, e.g. no,50%,100%")
+    return items
+
+
+def lr_at(step: int, config: TextAnchorConfig) -> float:
+    """Learning rate of ``step`` (0-based): StyleGAN2's ramp-up and cosine ramp-down."""
+    t = step / config.steps
+    ramp = min(1.0, (1 - t) / config.lr_rampdown)
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    if config.lr_rampup > 0:
+        ramp *= min(1.0, t / config.lr_rampup)
+    return config.lr * ramp
+
+
+def clip_loss(
+    clip: ClipModel, images: torch.Tensor, text: torch.Tensor, *, normalize: bool = False
+) -> torch.Tensor:
+    """StyleCLIP's CLIP loss per image, ``1 − exp(logit_scale)·cos / 100``: ``[N]``.
+
+    Args:
+        clip: The CLIP.
+        images: ``[N, 3, R, R]`` generator images in [-1, 1].
+        text: ``[N, D]`` unit-norm text embeddings, one per image.
+        normalize: Apply CLIP's mean/std to the images (StyleCLIP does not).
+    """
+    cos = (clip.image_embeds(images, normalize=normalize) * text).sum(dim=1)
+    return 1 - clip.logit_scale * cos / 100
+
+
+@contextlib.contextmanager
+def _frozen(*modules: torch.nn.Module | None) -> Iterator[None]:
+    """Switch off gradients of the modules' weights; restore each flag afterwards."""
+    params = [p for m in modules if m is not None for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def text_anchors(
+    G: Generator,
+    clip: ClipModel,
+    prompts: Sequence[str] | None = None,
+    *,
+    config: TextAnchorConfig | None = None,
+    start_ws: torch.Tensor | None = None,
+    id_model: IdentityLoss | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> TextAnchors:
+    """Optimise one W+ code per prompt from a common start face; return the anchors.
+
+    Args:
+        G: The generator (frozen during the run; its device is used).
+        clip: CLIP, on ``G``'s device.
+        prompts: The prompts in motion order; default: ``config.template`` filled with
+            ``config.degrees``.
+        config: Settings (see :class:`TextAnchorConfig`).
+        start_ws: ``[num_ws, w_dim]`` (or ``[1, num_ws, w_dim]``) start code, e.g. an
+            inverted photo; default: the face of ``config.seed`` at ``config.truncation_psi``.
+        id_model: ArcFace identity loss; ``None`` leaves that term out.
+        callback: Called as ``callback(step, loss)`` after every step of every batch.
+
+    Returns:
+        The anchors (start code first) and their images.
+    """
+    config = config or TextAnchorConfig()
+    prompts = (
+        list(prompts) if prompts is not None else format_prompts(config.template, config.degrees)
+    )
+    if not prompts:
+        raise MicromotionError("give at least one prompt")
+    device = G.w_avg.device
+    if start_ws is None:
+        w0 = sample_ws(G, [config.seed], truncation_psi=config.truncation_psi)  # [1, L, C]
+    else:
+        w0 = (
+            start_ws.detach()
+            .to(device=device, dtype=torch.float32)
+            .reshape(-1, *start_ws.shape[-2:])
+        )
+        if w0.shape != (1, G.num_ws, G.w_dim):
+            raise MicromotionError(
+                f"start code must be [{G.num_ws}, {G.w_dim}], got {list(start_ws.shape)}"
+            )
+        if not torch.isfinite(w0).all():
+            raise MicromotionError("the start code contains NaN or inf")
+    with _frozen(G, clip.model, id_model):
+        return _optimise(G, clip, prompts, config, w0, id_model, callback)
+
+
+def _optimise(
+    G: Generator,
+    clip: ClipModel,
+    prompts: list[str],
+    config: TextAnchorConfig,
+    w0: torch.Tensor,
+    id_model: IdentityLoss | None,
+    callback: Callable[[int, float], None] | None,
+) -> TextAnchors:
+    text = clip.text_embeds(prompts)  # [P, D]
+    with torch.no_grad():
+        start_img = G.synthesis(w0, noise_mode=config.noise_mode)  # [1, 3, R, R]
+        start_loss = clip_loss(clip, start_img.expand(len(prompts), -1, -1, -1), text,
+                               normalize=config.clip_normalize)  # fmt: skip
+        start_id = id_model.embed(start_img) if id_model is not None else None  # [1, D']
+    use_id = id_model is not None and config.id_lambda > 0
+
+    size = config.batch_size or len(prompts)
+    codes: list[torch.Tensor] = []
+    final_clip: list[torch.Tensor] = []
+    final_images: list[torch.Tensor] = [start_img]
+    losses: list[float] = []
+    for first in range(0, len(prompts), size):
+        batch_text = text[first : first + size]  # [B, D]
+        n = batch_text.shape[0]
+        w = w0.expand(n, -1, -1).clone().requires_grad_(True)  # [B, L, C]
+        optimizer = torch.optim.Adam([w], lr=config.lr)
+        for step in range(config.steps):
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, config)
+            img = G.synthesis(w, noise_mode=config.noise_mode)  # [B, 3, R, R]
+            per_prompt = clip_loss(clip, img, batch_text, normalize=config.clip_normalize)
+            per_prompt = per_prompt + config.l2_lambda * (w - w0).square().sum(dim=(1, 2))
+            if use_id:
+                per_prompt = per_prompt + config.id_lambda * id_model(img, start_id)
+            loss = per_prompt.sum()  # each code only sees its own term: batch = one at a time
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item() / n)
+            if callback is not None:
+                callback(step + 1, losses[-1])
+        w = w.detach()
+        with torch.no_grad():
+            img = G.synthesis(w, noise_mode=config.noise_mode)
+            final_clip.append(clip_loss(clip, img, batch_text, normalize=config.clip_normalize))
+        codes.append(w)
+        final_images.append(img)
+
+    anchors = torch.cat([w0, *codes])  # [P + 1, L, C]
+    return TextAnchors(
+        anchors=anchors.cpu(),
+        images=to_uint8(torch.cat(final_images)),
+        prompts=prompts,
+        clip_loss=torch.cat(final_clip).cpu(),
+        start_clip_loss=start_loss.cpu(),
+        losses=losses,
+    )
