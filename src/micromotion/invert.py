@@ -7,10 +7,11 @@ alongside and kept decorrelated by a multi-scale autocorrelation penalty. Images
 are optimised together but independently (losses are summed per image and Adam works
 element-wise), so a batch gives the same codes as one image at a time.
 
-The reconstruction loss is a perceptual one when one is supplied (``loss_fn``; LPIPS-VGG will
-plug in here once its weights are in the zoo). Without it, a documented pixel loss is used:
-the mean squared error at full resolution plus at every ×2 average-pooled scale down to
-16 px, which weighs coarse structure (pose, face shape) as much as fine detail.
+The reconstruction loss is a perceptual one when one is supplied (``loss_fn``): LPIPS-VGG
+(:mod:`micromotion.lpips`) once its weights are in the zoo cache, which :func:`select_loss`
+picks. Without it, a documented pixel loss is used: the mean squared error at full resolution
+plus at every ×2 average-pooled scale down to 16 px, which weighs coarse structure (pose,
+face shape) as much as fine detail.
 
 Encoder initialisation (e4e / ReStyle) and video warm starts plug in through ``init_ws``.
 """
@@ -101,6 +102,42 @@ def multiscale_pixel_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] <= 16:
             return total
         x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+
+
+PIXEL_LOSS_NAME = "multiscale pixel MSE"
+
+
+def select_loss(
+    *, device: torch.device | str = "cpu", lpips: bool | None = None
+) -> tuple[LossFn, str]:
+    """The inversion loss to use and its name (for provenance).
+
+    Args:
+        device: Where LPIPS runs.
+        lpips: ``True`` requires LPIPS-VGG (downloaded through the zoo if need be),
+            ``False`` uses the pixel loss, ``None`` uses LPIPS when its weights are already
+            cached and otherwise the pixel loss with a warning saying how to get LPIPS.
+
+    Returns:
+        ``(loss_fn, name)``.
+    """
+    import warnings
+
+    from micromotion import lpips as lp
+
+    if lpips is None:
+        lpips = lp.lpips_available()
+        if not lpips:
+            warnings.warn(
+                "LPIPS-VGG weights are not in the cache, inverting with the multiscale pixel "
+                "loss (blurrier); run `micromotion zoo download vgg16-imagenet "
+                "lpips-vgg-v0.1` once to use LPIPS",
+                stacklevel=2,
+            )
+    if not lpips:
+        return multiscale_pixel_loss, PIXEL_LOSS_NAME
+    model = lp.load_lpips(device=device)
+    return lp.perceptual_loss(model), "LPIPS-VGG v0.1 (256 px)"
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,7 @@ def _register() -> None:
         apply,
         convert,
         discover_text,
+        discover_video,
         generate,
         invert,
         subspace_cmds,
@@ -66,6 +67,7 @@ def _register() -> None:
     main.add_command(zoo.zoo)
     main.add_command(align.align)
     subspace_cmds.discover.add_command(discover_text.discover_text)
+    subspace_cmds.discover.add_command(discover_video.discover_video)
 
 
 _register()
