@@ -257,7 +257,7 @@ def test_apply_bad_inputs(tmp_path, gen_file, mm_file):
         run("apply", mm_file, "--seed", 1, "--layers", "0-99999999999", *base), "out of range"
     )
     assert_user_error(run("apply", mm_file, "--seed", 1, "--device", "mps", *base), "--device mps")
-    assert_user_error(run("apply", mm_file, *base), "exactly one of --latent")
+    assert_user_error(run("apply", mm_file, *base), "exactly one of --image PHOTO, --latent")
     assert_user_error(
         run("apply", mm_file, "--seed", 1, "--strength", 1, "--strength", 2, *base),
         "2 --strength values for 1 micromotions",

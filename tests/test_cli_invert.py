@@ -1,8 +1,10 @@
-"""`micromotion invert --no-align` as a user runs it, and image reading edge cases."""
+"""`micromotion invert` as a user runs it (with and without alignment), and image reading."""
 
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,8 +120,10 @@ def test_invert_partial_failure_and_errors(setup, tmp_path):
     assert "error: 2 of 3 images failed" in result.stderr
     assert (out / "good.npy").exists() and not (out / "bad.npy").exists()
     assert "Traceback" not in result.output
-    no_align = run("invert", tmp_path / "good.png", "--generator", gen, "-o", out)
-    assert no_align.exit_code == 1 and "--no-align" in no_align.stderr
+    both = run(
+        "invert", tmp_path / "good.png", "--generator", gen, "-o", out, "--no-align", "--face", 1
+    )
+    assert both.exit_code == 1 and "--face needs alignment" in both.stderr
     dup = run(
         "invert",
         tmp_path / "good.png",
@@ -161,3 +165,91 @@ def test_load_image_modes(tmp_path):
     assert load_image(tmp_path / "rgb.png", size=8).shape == (3, 8, 8)
     with pytest.raises(MicromotionError, match="no such file"):
         load_image(tmp_path / "none.png")
+
+
+def test_invert_aligns_a_photo_first(setup, tmp_path):
+    pytest.importorskip("dlib")
+    skdata = pytest.importorskip("skimage.data")
+    G, gen, _, _ = setup
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "astronaut.jpg")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(tmp_path / "wall.png")
+    out = tmp_path / "out"
+    result = run(
+        "invert",
+        tmp_path / "astronaut.jpg",
+        tmp_path / "wall.png",
+        "--generator",
+        gen,
+        "-o",
+        out,
+        "--steps",
+        3,
+    )
+    assert result.exit_code == 1
+    assert "wall.png: no face found" in result.stderr
+    assert "error: 1 of 2 images failed" in result.stderr
+    assert not list(out.glob("wall*"))
+    with Image.open(out / "astronaut_aligned.png") as aligned:
+        assert aligned.size == (16, 16)
+    record = json.loads((out / "astronaut.json").read_text())
+    geometry = record["face"]
+    assert geometry["aligned"] and geometry["face_index"] == 0
+    # The transform takes the aligned crop's outer corners (pixel centres are at integers) to
+    # the recorded quad in the photo.
+    T = np.array(geometry["transform_aligned_to_original"])
+    a, b = -0.5, 15.5
+    corners = np.array([[a, a, 1], [a, b, 1], [b, b, 1], [b, a, 1]], float)
+    mapped = (T @ corners.T).T
+    np.testing.assert_allclose(mapped[:, :2] / mapped[:, 2:], geometry["quad"], atol=0.5)
+    assert np.load(out / "astronaut.npy").shape == (G.num_ws, G.w_dim)
+
+
+def test_invert_uses_lpips_once_its_weights_are_cached(setup, tmp_path, default_zoo):
+    """With both LPIPS files in the cache, `invert` picks LPIPS and reports the distance.
+
+    The real VGG16 weights cannot be downloaded here, so the test registers an entry without
+    a pinned hash and places a file of random VGG16 weights in the cache by hand, which the
+    zoo trusts on first use. The linear layers are the real ones from the lpips package.
+    """
+    from dataclasses import replace
+
+    from micromotion import zoo
+    from micromotion.lpips import LIN_ENTRY, LPIPS, VGG16_ENTRY
+
+    lpips_pkg = pytest.importorskip("lpips")
+    lin_file = Path(lpips_pkg.__file__).parent / "weights" / "v0.1" / "vgg.pth"
+    vgg_entry = replace(zoo.get(VGG16_ENTRY), sha256=None)
+    default_zoo.unregister(VGG16_ENTRY)
+    default_zoo.register(vgg_entry)
+    model = LPIPS()
+    vgg_state = {k.removeprefix("vgg."): v for k, v in model.state_dict().items() if "vgg." in k}
+    zoo.cache_path(vgg_entry).parent.mkdir(parents=True)
+    torch.save(vgg_state, zoo.cache_path(vgg_entry))
+    lin_cache = zoo.cache_path(zoo.get(LIN_ENTRY))
+    lin_cache.parent.mkdir(parents=True)
+    shutil.copyfile(lin_file, lin_cache)
+
+    _, gen, faces, _ = setup
+    Image.fromarray(faces[0]).save(tmp_path / "face.png")
+    out = tmp_path / "out"
+    result = run(
+        "invert", tmp_path / "face.png", "--generator", gen, "-o", out, "--steps", 3, "--no-align"
+    )
+    assert result.exit_code == 0, result.output
+    assert "LPIPS-VGG weights are not in the cache" not in result.output
+    record = json.loads((out / "face.json").read_text())
+    assert record["loss"].startswith("LPIPS-VGG")
+    assert record["lpips"] > 0
+
+
+def test_invert_warns_and_uses_pixel_loss_without_lpips(setup, tmp_path):
+    _, gen, faces, _ = setup
+    Image.fromarray(faces[0]).save(tmp_path / "face.png")
+    out = tmp_path / "out"
+    result = run(
+        "invert", tmp_path / "face.png", "--generator", gen, "-o", out, "--steps", 2, "--no-align"
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning: LPIPS-VGG weights are not in the cache" in result.stderr
+    record = json.loads((out / "face.json").read_text())
+    assert record["loss"] == "multiscale pixel MSE" and record["lpips"] is None

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -301,6 +302,21 @@ def test_cli_download_and_path(http_server, default_zoo):
     smile_row = next(line for line in listing.splitlines() if line.startswith("smile "))
     assert smile_row.split()[1:4] == ["direction", "1024", "yes"]
     assert http_server.hits == ["/smile"]
+
+
+def test_cli_download_several_names(http_server, default_zoo):
+    for name in ("smile", "angry"):
+        http_server.files[f"/{name}"] = reference_file(name).read_bytes()
+        swap(default_zoo, replace(zoo.get(name), urls=(http_server.url(f"/{name}"),)))
+    runner = CliRunner()
+    typo = runner.invoke(main, ["zoo", "download", "smile", "angyr", "--quiet"])
+    assert typo.exit_code == 1 and "angyr" in typo.stderr and http_server.hits == []
+    result = runner.invoke(main, ["zoo", "download", "smile", "angry", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert [Path(line).name for line in result.stdout.split()] == [
+        "smile.safetensors",
+        "angry.safetensors",
+    ]
 
 
 def test_cli_list():

@@ -5,23 +5,35 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from micromotion._io import load_float_npy, provenance, write_json_atomic
+from micromotion._io import (
+    atomic_path,
+    load_float_npy,
+    provenance,
+    sha256_file,
+    write_json_atomic,
+)
 from micromotion.animate import clip_codes, render_frames
 from micromotion.checkpoints import load_generator
 from micromotion.cli._common import (
+    DEFAULT_GENERATOR,
     device_option,
     generator_option,
     resolve_device,
     truncation_option,
 )
+from micromotion.cli._faces import face_crop
 from micromotion.direction import Micromotion, load_micromotion
 from micromotion.errors import MicromotionError
+from micromotion.images import from_uint8, read_rgb, save_png, to_uint8
+from micromotion.invert import InversionConfig, invert, select_loss
+from micromotion.networks.stylegan2 import Generator
 from micromotion.sampling import sample_ws
 from micromotion.seeds import MAX_SEED
 from micromotion.video import check_output_path, loop_indices, open_clip_writer
@@ -73,7 +85,12 @@ def load_latent(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> to
     metavar="S",
     help="Strength per micromotion, in order (one value applies to all)  [default: 5]",
 )
-@generator_option
+@generator_option(default=DEFAULT_GENERATOR)
+@click.option(
+    "--image",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A face photo: aligned, inverted, then animated.",
+)
 @click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), help="W+ code .npy.")
 @click.option("--index", type=int, default=None, help="Row of --latent when it holds several.")
 @click.option(
@@ -92,6 +109,21 @@ def load_latent(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> to
 )
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
 @click.option(
+    "--steps",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Inversion steps for --image.",
+)
+@click.option("--face", type=click.IntRange(0), default=None, help="Which face of --image.")
+@click.option("--no-align", is_flag=True, help="--image is an FFHQ-aligned crop already.")
+@click.option(
+    "--lpips/--no-lpips",
+    "use_lpips",
+    default=None,
+    help="Invert --image with LPIPS-VGG  [default: when its weights are cached]",
+)
+@click.option(
     "-o", "--output", required=True, type=click.Path(path_type=Path), help=".mp4/.gif/.png"
 )
 @device_option
@@ -100,6 +132,7 @@ def apply(
     extra: tuple[str, ...],
     strengths: tuple[float, ...],
     generator_spec: str,
+    image: Path | None,
     latent: Path | None,
     index: int | None,
     seed: int | None,
@@ -110,15 +143,28 @@ def apply(
     loop: str,
     noise_mode: str,
     batch_size: int,
+    steps: int,
+    face: int | None,
+    no_align: bool,
+    use_lpips: bool | None,
     output: Path,
     device: str,
 ) -> None:
-    """Animate a face along MICROMOTION(s): frame i is w + (i/(frames-1))·Σ strength·d."""
+    """Animate a face along MICROMOTION(s): frame i is w + (i/(frames-1))·Σ strength·d.
+
+    The face is a photo (--image: aligned, inverted, and the aligned input, reconstruction and
+    code saved beside the video as OUT_aligned.png, OUT_recon.png and OUT_latent.npy), a code
+    (--latent) or a sampled face (--seed).
+    """
     specs = list(micromotions) + list(extra)
     if not specs:
         raise MicromotionError("give a micromotion (a file or a zoo name such as smile)")
-    if (latent is None) == (seed is None):
-        raise MicromotionError("give exactly one of --latent W.npy or --seed N")
+    if sum(x is not None for x in (image, latent, seed)) != 1:
+        raise MicromotionError("give exactly one of --image PHOTO, --latent W.npy or --seed N")
+    if image is None and (face is not None or no_align):
+        raise MicromotionError("--face and --no-align only apply to --image")
+    if no_align and face is not None:
+        raise MicromotionError("--face needs alignment; it cannot be combined with --no-align")
     if len(strengths) > 1 and len(strengths) != len(specs):
         raise MicromotionError(f"{len(strengths)} --strength values for {len(specs)} micromotions")
     bad = [s for s in strengths if not math.isfinite(s)]
@@ -128,17 +174,39 @@ def apply(
     values = values or [5.0] * len(specs)
     output = check_output_path(output)
 
+    if image is not None:
+        read_rgb(image)  # an unreadable photo fails before any download
+        if not no_align:
+            from micromotion.faces import check_backend
+
+            check_backend()
     loaded: list[Micromotion] = [load_micromotion(s) for s in specs]
     if layers is not None:
         loaded = [mm.with_layers(layers) for mm in loaded]
-    G = load_generator(generator_spec, device=resolve_device(device))
+    dev = resolve_device(device)
+    G = load_generator(generator_spec, device=dev)
     fingerprint = G.fingerprint()  # a full hash of the weights: once, not per micromotion
     for mm in loaded:
         mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=fingerprint)
-    if latent is not None:
+    start: dict[str, Any]
+    if image is not None:
+        w, start = _invert_photo(
+            G,
+            image,
+            output,
+            align=not no_align,
+            face=face,
+            steps=steps,
+            use_lpips=use_lpips,
+            fingerprint=fingerprint,
+            generator_spec=generator_spec,
+        )
+    elif latent is not None:
         w = load_latent(latent, index, num_ws=G.num_ws, w_dim=G.w_dim)
+        start = {"latent": str(latent), "index": index}
     else:
         w = sample_ws(G, [seed], truncation_psi=truncation)[0].cpu()
+        start = {"seed": seed, "truncation_psi": truncation}
 
     codes = clip_codes(w, list(zip(loaded, values, strict=True)), frames=frames)
     record = provenance(
@@ -155,9 +223,7 @@ def apply(
         ],
         generator=generator_spec,
         generator_fingerprint=fingerprint,
-        start={"latent": str(latent), "index": index}
-        if latent
-        else {"seed": seed, "truncation_psi": truncation},
+        start=start,
         frames=frames,
         fps=fps,
         loop=loop,
@@ -175,3 +241,66 @@ def apply(
             sink.write(batch)
     write_json_atomic(output.with_name(output.name + ".json"), record)
     click.echo(f"wrote {output} ({total} frames) and {output.name}.json")
+
+
+def _invert_photo(
+    G: Generator,
+    image: Path,
+    output: Path,
+    *,
+    align: bool,
+    face: int | None,
+    steps: int,
+    use_lpips: bool | None,
+    fingerprint: str,
+    generator_spec: str,
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Align and invert the photo; save the crop, reconstruction and code beside ``output``."""
+    crop, geometry = face_crop(image, resolution=G.img_resolution, align=align, face=face)
+    loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=use_lpips)
+    config = InversionConfig(steps=steps)
+    with tqdm(total=steps, desc="invert", unit="step", disable=None) as bar:
+        result = invert(
+            G,
+            from_uint8(crop)[None],
+            config=config,
+            loss_fn=loss_fn,
+            callback=lambda step, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")),
+        )
+    stem = output.name.rsplit(".", 1)[0]
+    paths = {
+        "aligned": output.with_name(f"{stem}_aligned.png"),
+        "recon": output.with_name(f"{stem}_recon.png"),
+        "latent": output.with_name(f"{stem}_latent.npy"),
+    }
+    record = provenance(
+        command="apply (inversion)",
+        image=str(image),
+        image_sha256=sha256_file(image),
+        generator=generator_spec,
+        generator_fingerprint=fingerprint,
+        settings=config.to_dict(),
+        loss=loss_name,
+        psnr_db=round(float(result.psnr[0]), 3),
+        face=geometry,
+        files={k: p.name for k, p in paths.items()},
+    )
+    text = {"micromotion": json.dumps(record)}
+    save_png(crop, paths["aligned"], text=text)
+    save_png(to_uint8(result.images)[0], paths["recon"], text=text)
+    with atomic_path(paths["latent"]) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, result.ws[0].float().numpy())
+    click.echo(
+        f"{image.name}: reconstruction PSNR {float(result.psnr[0]):.2f} dB "
+        f"({loss_name}); saved {paths['aligned'].name}, {paths['recon'].name}, "
+        f"{paths['latent'].name}"
+    )
+    return result.ws[0], {
+        "image": str(image),
+        "image_sha256": record["image_sha256"],
+        "psnr_db": record["psnr_db"],
+        "loss": loss_name,
+        "inversion": config.to_dict(),
+        "face": geometry,
+        "latent": paths["latent"].name,
+    }

@@ -1,4 +1,4 @@
-"""``micromotion invert``: aligned face images → W+ codes, reconstructions and PSNR."""
+"""``micromotion invert``: face photos → aligned crops, W+ codes, reconstructions and PSNR."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from tqdm import tqdm
 from micromotion._io import atomic_path, provenance, sha256_file, write_json_atomic
 from micromotion.checkpoints import load_generator
 from micromotion.cli._common import device_option, generator_option, resolve_device
+from micromotion.cli._faces import face_crop
 from micromotion.errors import MicromotionError
-from micromotion.images import load_image, save_png, to_uint8
-from micromotion.invert import InversionConfig, invert
+from micromotion.images import from_uint8, save_png, to_uint8
+from micromotion.invert import PIXEL_LOSS_NAME, InversionConfig, invert, select_loss
 from micromotion.seeds import MAX_SEED
 
 
@@ -27,6 +28,13 @@ from micromotion.seeds import MAX_SEED
 @click.option("--space", type=click.Choice(["w+", "w"]), default="w+", show_default=True)
 @click.option("--optimize-noise", is_flag=True, help="Also fit per-image noise maps.")
 @click.option("--no-align", is_flag=True, help="The images are already FFHQ-aligned crops.")
+@click.option("--face", type=click.IntRange(0), default=None, help="Which face (0 = largest).")
+@click.option(
+    "--lpips/--no-lpips",
+    "use_lpips",
+    default=None,
+    help="LPIPS-VGG loss  [default: when its weights are cached, else pixel loss]",
+)
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @device_option
@@ -38,16 +46,19 @@ def invert_cmd(
     space: str,
     optimize_noise: bool,
     no_align: bool,
+    face: int | None,
+    use_lpips: bool | None,
     batch_size: int,
     seed: int,
     device: str,
 ) -> None:
-    """Invert IMAGES into W+: OUTDIR/NAME.npy, NAME_recon.png and NAME.json (PSNR)."""
-    if not no_align:
-        raise MicromotionError(
-            "face detection and alignment are not available yet; "
-            "pass --no-align for images that are already FFHQ-aligned square crops"
-        )
+    """Invert IMAGES into W+: OUTDIR/NAME.npy, NAME_recon.png and NAME.json (PSNR).
+
+    Each photo's face is detected and FFHQ-aligned first (NAME_aligned.png; the sidecar keeps
+    the transform back to the photo) unless --no-align says the images are aligned crops.
+    """
+    if no_align and face is not None:
+        raise MicromotionError("--face needs alignment; it cannot be combined with --no-align")
     stems = [p.stem for p in images]
     dupes = sorted({s for s in stems if stems.count(s) > 1})
     if dupes:
@@ -55,27 +66,44 @@ def invert_cmd(
     if outdir.exists() and not outdir.is_dir():
         raise MicromotionError(f"{outdir}: exists and is not a directory")
     config = InversionConfig(steps=steps, space=space, optimize_noise=optimize_noise, seed=seed)
-    G = load_generator(generator_spec, device=resolve_device(device))
+    if not no_align:
+        from micromotion.faces import check_backend
+
+        check_backend()  # dlib missing: say so before loading anything
+    dev = resolve_device(device)
+    G = load_generator(generator_spec, device=dev)
     fingerprint = G.fingerprint()  # a full hash of the weights: once, not per image
+    loss_fn, loss_name = select_loss(device=dev, lpips=use_lpips)
 
     loaded, failures = [], []
-    for path in images:
+    crops = tqdm(images, desc="align", unit="image", disable=None if len(images) > 1 else True)
+    for path in crops:
         try:
-            loaded.append((path, load_image(path, size=G.img_resolution)))
+            crop, geometry = face_crop(
+                path, resolution=G.img_resolution, align=not no_align, face=face
+            )
         except MicromotionError as exc:
             failures.append(str(exc))
+            continue
+        loaded.append((path, from_uint8(crop), crop, geometry))
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
-        names = ", ".join(p.name for p, _ in batch)
+        names = ", ".join(p.name for p, *_ in batch)
+        targets = torch.stack([t for _, t, *_ in batch])  # [B, 3, R, R]
         with tqdm(total=steps, desc=f"invert {names}"[:60], unit="step", disable=None) as bar:
             result = invert(
                 G,
-                torch.stack([t for _, t in batch]),
+                targets,
                 config=config,
+                loss_fn=loss_fn,
                 callback=lambda step, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")),
             )
         recon = to_uint8(result.images)
-        for i, (path, _) in enumerate(batch):
+        perceptual = None
+        if loss_name != PIXEL_LOSS_NAME:  # report the final LPIPS distance beside the PSNR
+            with torch.no_grad():
+                perceptual = loss_fn(result.images.to(dev), targets.to(dev)).cpu()
+        for i, (path, _, crop, geometry) in enumerate(batch):
             record = provenance(
                 command="invert",
                 image=str(path),
@@ -83,13 +111,21 @@ def invert_cmd(
                 generator=generator_spec,
                 generator_fingerprint=fingerprint,
                 settings=config.to_dict(),
-                loss="multiscale pixel MSE (LPIPS not available yet)",
+                loss=loss_name,
+                face=geometry,
                 psnr_db=round(float(result.psnr[i]), 3),
+                lpips=None if perceptual is None else round(float(perceptual[i]), 5),
                 latent=f"{path.stem}.npy",
                 latent_shape=[G.num_ws, G.w_dim],
             )
             with atomic_path(outdir / f"{path.stem}.npy") as tmp, open(tmp, "wb") as fh:
                 np.save(fh, result.ws[i].float().numpy())
+            if geometry["aligned"]:
+                save_png(
+                    crop,
+                    outdir / f"{path.stem}_aligned.png",
+                    text={"micromotion": json.dumps({**record, "what": "aligned input"})},
+                )
             save_png(
                 recon[i],
                 outdir / f"{path.stem}_recon.png",

@@ -18,7 +18,7 @@ def zoo() -> None:
     default="all",
     show_default=True,
     metavar="KIND",
-    help="Only entries of this kind: generator, direction, or all.",
+    help="Only entries of this kind: generator, direction, lpips, or all.",
 )
 def list_cmd(kind: str) -> None:
     """List the registry: name, kind, resolution, whether it is cached, license."""
@@ -38,7 +38,7 @@ def list_cmd(kind: str) -> None:
 
 
 @zoo.command("download")
-@click.argument("name")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--timeout",
@@ -48,18 +48,19 @@ def list_cmd(kind: str) -> None:
     metavar="SECONDS",
     help="How long to wait for a server at each step.",
 )
-def download_cmd(name: str, quiet: bool, timeout: float) -> None:
-    """Download NAME into the cache, verify it, and print the path of the ready file.
+def download_cmd(names: tuple[str, ...], quiet: bool, timeout: float) -> None:
+    """Download each NAME into the cache, verify it, and print the path of the ready file.
 
     A direction is also converted into a micromotion .safetensors file, whose path is printed.
     """
-    entry = zoo_lib.get(name)
-    path = zoo_lib.fetch(entry, progress=not quiet, timeout=timeout)
-    if entry.kind == "direction":
-        from micromotion.direction import ensure_converted
+    entries = [zoo_lib.get(name) for name in names]  # a typo fails before any download
+    for entry in entries:
+        path = zoo_lib.fetch(entry, progress=not quiet, timeout=timeout)
+        if entry.kind == "direction":
+            from micromotion.direction import ensure_converted
 
-        path = ensure_converted(path, name=entry.name)
-    click.echo(str(path))
+            path = ensure_converted(path, name=entry.name)
+        click.echo(str(path))
 
 
 @zoo.command("path")
