@@ -104,7 +104,7 @@ def test_config_defaults_are_the_papers():
         0.7,
         1,
         "const",
-        False,
+        True,  # CLIP's own input normalisation; --paper-clip-input turns it off
     )
     # StyleCLIP's get_lr: zero at step 0, full rate mid-run, cosine to ~0 at the end.
     assert lr_at(0, cfg) == 0 and lr_at(10, cfg) == pytest.approx(0.1)
@@ -303,10 +303,12 @@ def test_discover_text_template_is_never_evaluated(files, tmp_path):
     result = run(
         "discover", "text", "--template", template, "--generator", files["generator"],
         "--clip", files["clip"], "--degrees", "no,50%,100%", "--steps", 1, "-o", out,
+        "--paper-clip-input",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     record = json.loads(out.with_name("evil.json").read_text())
     assert record["prompts"][1] == "50% __import__('os').getcwd() {x}"
+    assert record["settings"]["clip_normalize"] is False  # the paper's raw-pixel CLIP input
 
 
 def test_discover_text_bad_input(files, tmp_path):

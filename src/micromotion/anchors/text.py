@@ -69,8 +69,10 @@ class TextAnchorConfig:
             with :func:`micromotion.seeds.z_from_seed` (same on every device).
         noise_mode: Generator noise during and after optimisation (``randomize_noise=False``
             in ``text.py``: the stored constant noise).
-        clip_normalize: Apply CLIP's mean/std to the images. Off, as in StyleCLIP's
-            ``criteria/clip_loss.py`` l.15, which feeds the ``[-1, 1]`` pixels straight to CLIP.
+        clip_normalize: Give CLIP its images the way it was trained on them (mapped to
+            [0, 1] and normalised by its mean/std). On by default, a deliberate departure:
+            StyleCLIP's ``criteria/clip_loss.py`` l.15, which the paper's code uses, feeds the
+            ``[-1, 1]`` pixels straight to CLIP; ``False`` reproduces that.
         batch_size: Degrees optimised together; ``None`` (default) all at once. Smaller only
             bounds memory: results are the same.
     """
@@ -86,7 +88,7 @@ class TextAnchorConfig:
     truncation_psi: float = 0.7
     seed: int = 1
     noise_mode: str = "const"
-    clip_normalize: bool = False
+    clip_normalize: bool = True
     batch_size: int | None = None
 
     def __post_init__(self) -> None:

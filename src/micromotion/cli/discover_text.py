@@ -82,9 +82,10 @@ from micromotion.seeds import MAX_SEED
     help="ArcFace IR-SE50 weights (model_ir_se50.pth) for the identity loss; off without.",
 )
 @click.option(
-    "--clip-normalize",
-    is_flag=True,
-    help="Apply CLIP's mean/std to images (the paper feeds raw [-1, 1] pixels).",
+    "--clip-normalize/--paper-clip-input",
+    default=True,
+    show_default=True,
+    help="Normalise images as CLIP expects, or feed raw [-1, 1] pixels as the paper's code.",
 )
 @click.option("--rank", default="4", show_default=True, help="Low rank k (the paper: 4) or auto.")
 @click.option(
