@@ -272,6 +272,8 @@ def test_discover_text_cli(files, G, tmp_path):
         "--degrees", degrees,
         "--steps", 6,
         "--rank", 3,
+        "--method", "endpoints",
+        "--layers", "0-3",
         "--device", "cpu",
         "-o", out,
     )  # fmt: skip
@@ -285,6 +287,9 @@ def test_discover_text_cli(files, G, tmp_path):
     )
     assert mm.metadata["degrees"] == degrees.split(",") and mm.metadata["prompts"] == prompts
     assert mm.metadata["generator_fingerprint"] == G.fingerprint()
+    assert mm.metadata["method"] == "endpoints" and mm.mask.tolist() == [True] * 4 + [False] * (
+        G.num_ws - 4
+    )
     anchors = np.load(out.with_name("smile_anchors.npy"))
     assert anchors.shape == (6, G.num_ws, G.w_dim)
     np.testing.assert_allclose(anchors[0], sample_ws(G, [1], truncation_psi=0.7)[0].numpy())

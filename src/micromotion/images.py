@@ -77,6 +77,25 @@ def from_uint8(array: np.ndarray) -> torch.Tensor:
     return x.movedim(-1, -3).contiguous()
 
 
+def fit_square(
+    array: np.ndarray, size: int, *, path: str | os.PathLike[str], hint: str
+) -> np.ndarray:
+    """Resize an aligned face crop ``uint8 [H, W, 3]`` to ``size × size`` (Lanczos).
+
+    Raises:
+        MicromotionError: Naming ``path``, if the crop is not square (within 1 %); ``hint``
+            says what was expected.
+    """
+    from micromotion.errors import MicromotionError
+
+    h, w = array.shape[:2]
+    if abs(w - h) > max(1, 0.01 * max(w, h)):
+        raise MicromotionError(f"{path}: {w}x{h} is not square; {hint}")
+    if (h, w) != (size, size):
+        array = np.asarray(Image.fromarray(array).resize((size, size), Image.LANCZOS))
+    return array
+
+
 def load_image(path: str | os.PathLike[str], *, size: int | None = None) -> torch.Tensor:
     """Read an image as RGB ``[3, H, W]`` in [-1, 1], whatever its mode, upright per EXIF.
 
@@ -87,16 +106,7 @@ def load_image(path: str | os.PathLike[str], *, size: int | None = None) -> torc
         MicromotionError: If the file is missing, not an image, or not square when ``size``
             is given.
     """
-    from micromotion.errors import MicromotionError
-
-    path = Path(path)
     arr = read_rgb(path)
     if size is not None:
-        h, w = arr.shape[:2]
-        if abs(w - h) > max(1, 0.01 * max(w, h)):
-            raise MicromotionError(
-                f"{path}: {w}x{h} is not square; an aligned face crop is expected"
-            )
-        if (w, h) != (size, size):
-            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.LANCZOS))
+        arr = fit_square(arr, size, path=path, hint="an aligned face crop is expected")
     return from_uint8(arr)

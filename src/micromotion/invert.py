@@ -107,6 +107,17 @@ def multiscale_pixel_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 PIXEL_LOSS_NAME = "multiscale pixel MSE"
 
 
+def lr_ramp(t: float, *, rampdown: float, rampup: float) -> float:
+    """StyleGAN2's learning-rate factor at run fraction ``t`` in [0, 1).
+
+    Linear ramp-up over the first ``rampup`` of the run, cosine ramp-down to zero over the
+    last ``rampdown``; 1 in between. Also StyleCLIP's (and so the paper's) ``get_lr``.
+    """
+    ramp = min(1.0, (1 - t) / rampdown)
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    return ramp * min(1.0, t / rampup) if rampup > 0 else ramp
+
+
 def select_loss(
     *, device: torch.device | str = "cpu", lpips: bool | None = None
 ) -> tuple[LossFn, str]:
@@ -249,11 +260,9 @@ def _invert(
     for step in range(config.steps):
         t = step / config.steps
         noise_scale = w_std * config.latent_noise * max(0.0, 1 - t / config.latent_noise_ramp) ** 2
-        lr_ramp = min(1.0, (1 - t) / config.lr_rampdown)
-        lr_ramp = 0.5 - 0.5 * math.cos(lr_ramp * math.pi)
-        lr_ramp = lr_ramp * min(1.0, t / config.lr_rampup) if config.lr_rampup > 0 else lr_ramp
+        rate = config.lr * lr_ramp(t, rampdown=config.lr_rampdown, rampup=config.lr_rampup)
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * lr_ramp
+            group["lr"] = rate
 
         w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
         ws = (w_opt + w_noise).expand(n, G.num_ws, -1)

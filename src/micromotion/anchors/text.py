@@ -32,6 +32,7 @@ import torch
 from micromotion.clip import ClipModel
 from micromotion.errors import MicromotionError
 from micromotion.images import to_uint8
+from micromotion.invert import lr_ramp
 from micromotion.networks.irse import IdentityLoss
 from micromotion.networks.stylegan2 import Generator
 from micromotion.sampling import sample_ws
@@ -164,11 +165,7 @@ def parse_degrees(text: str) -> tuple[str, ...]:
 def lr_at(step: int, config: TextAnchorConfig) -> float:
     """Learning rate of ``step`` (0-based): StyleGAN2's ramp-up and cosine ramp-down."""
     t = step / config.steps
-    ramp = min(1.0, (1 - t) / config.lr_rampdown)
-    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
-    if config.lr_rampup > 0:
-        ramp *= min(1.0, t / config.lr_rampup)
-    return config.lr * ramp
+    return config.lr * lr_ramp(t, rampdown=config.lr_rampdown, rampup=config.lr_rampup)
 
 
 def clip_loss(

@@ -27,10 +27,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from micromotion.errors import MicromotionError
-from micromotion.images import from_uint8
+from micromotion.images import fit_square, from_uint8
 from micromotion.invert import InversionConfig, LossFn, invert
 from micromotion.networks.stylegan2 import Generator
 
@@ -282,18 +281,8 @@ def square_frames(
     frames: dict[int, np.ndarray], *, size: int, path: str | Path
 ) -> dict[int, np.ndarray]:
     """Frames of an already-aligned video (``--no-align``), resized to ``size``."""
-    out: dict[int, np.ndarray] = {}
-    for i, frame in frames.items():
-        h, w = frame.shape[:2]
-        if abs(w - h) > max(1, 0.01 * max(w, h)):
-            raise MicromotionError(
-                f"{path}: frames are {w}x{h}, not square; with --no-align the video must "
-                "show FFHQ-aligned face crops"
-            )
-        if (h, w) != (size, size):
-            frame = np.asarray(Image.fromarray(frame).resize((size, size), Image.LANCZOS))
-        out[i] = frame
-    return out
+    hint = "with --no-align the video must show FFHQ-aligned face crops"
+    return {i: fit_square(frame, size, path=path, hint=hint) for i, frame in frames.items()}
 
 
 def invert_sequence(

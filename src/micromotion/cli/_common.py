@@ -10,6 +10,28 @@ import torch
 from micromotion.errors import MicromotionError
 
 
+def decomposition_options(func: Any) -> Any:
+    """``--rank``, ``--method``, ``--layers`` and ``--name``: how anchors become a micromotion."""
+    options = [
+        click.option(
+            "--rank", default="4", show_default=True, help="Low rank k (the paper: 4) or auto."
+        ),
+        click.option(
+            "--method",
+            type=click.Choice(["endpoints", "slope", "robust-slope"]),
+            default=None,
+            help="How to read the direction off the denoised anchors  [default: library's]",
+        ),
+        click.option(
+            "--layers", default=None, metavar="LIST", help="Layers the edit moves, e.g. 0-7."
+        ),
+        click.option("--name", default=None, help="Name to record (default: the output's stem)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def parse_rank(text: str) -> int | str:
     """Parse ``--rank``: a positive integer or ``auto``."""
     if text == "auto":

@@ -22,6 +22,7 @@ from micromotion.anchors.text import (
     text_anchors,
 )
 from micromotion.cli._common import (
+    decomposition_options,
     device_option,
     generator_option,
     parse_rank,
@@ -87,14 +88,13 @@ from micromotion.seeds import MAX_SEED
     show_default=True,
     help="Normalise images as CLIP expects, or feed raw [-1, 1] pixels as the paper's code.",
 )
-@click.option("--rank", default="4", show_default=True, help="Low rank k (the paper: 4) or auto.")
+@decomposition_options
 @click.option(
     "--batch-size",
     type=click.IntRange(1),
     default=None,
     help="Degrees optimised together (default: all; lower only to save memory).",
 )
-@click.option("--name", default=None, help="Name to record (default: the output's stem).")
 @click.option(
     "-o",
     "--output",
@@ -118,8 +118,10 @@ def discover_text(
     id_weights: Path | None,
     clip_normalize: bool,
     rank: str,
-    batch_size: int | None,
+    method: str | None,
+    layers: str | None,
     name: str | None,
+    batch_size: int | None,
     output: Path,
     device: str,
 ) -> None:
@@ -169,6 +171,10 @@ def discover_text(
     from micromotion.checkpoints import load_generator
 
     G = load_generator(generator_spec, device=torch_device)
+    if layers is not None:
+        from micromotion.subspace import layer_mask
+
+        layer_mask(layers, G.num_ws)  # a bad --layers fails before the optimisation
     fingerprint = G.fingerprint()
     start_ws = None
     if latent is not None:
@@ -205,6 +211,8 @@ def discover_text(
         mm = Micromotion.from_anchors(
             result.anchors,
             rank=rank_value,
+            method=method,
+            layers=layers,
             name=mm_name,
             source="text",
             generator_fingerprint=fingerprint,
@@ -223,6 +231,8 @@ def discover_text(
         truncation_psi=truncation,
         settings=settings,
         rank=rank_value,
+        method=mm.metadata["method"],
+        layers=mm.metadata["layers"],
         clip=clip_spec,
         clip_weights_sha256=clip.weights_sha256,
         generator=generator_spec,

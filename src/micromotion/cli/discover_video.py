@@ -13,7 +13,13 @@ from micromotion._io import provenance, sha256_file
 from micromotion.anchors._output import check_output, write_discovery
 from micromotion.anchors.video import VideoAnchorConfig, probe_video, video_anchors
 from micromotion.checkpoints import load_generator
-from micromotion.cli._common import device_option, generator_option, parse_rank, resolve_device
+from micromotion.cli._common import (
+    decomposition_options,
+    device_option,
+    generator_option,
+    parse_rank,
+    resolve_device,
+)
 from micromotion.direction import Micromotion
 from micromotion.errors import MicromotionError
 from micromotion.invert import select_loss
@@ -44,15 +50,7 @@ STRIP_TILES = 16  # the preview shows at most this many frames, evenly picked
     show_default=True,
     help="Steps for each warm-started frame.",
 )
-@click.option("--rank", default="4", show_default=True, help="Low rank k (the paper: 4) or auto.")
-@click.option(
-    "--method",
-    type=click.Choice(["endpoints", "slope", "robust-slope"]),
-    default=None,
-    help="How to read the direction off the denoised anchors  [default: library's]",
-)
-@click.option("--layers", default=None, metavar="LIST", help="Layers the edit moves, e.g. 0-7.")
-@click.option("--name", default=None, help="Name to record (default: the output's stem).")
+@decomposition_options
 @click.option(
     "--lpips/--no-lpips",
     "use_lpips",

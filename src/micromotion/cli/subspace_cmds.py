@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from micromotion._io import load_float_npy
-from micromotion.cli._common import parse_rank
+from micromotion.cli._common import decomposition_options, parse_rank
 from micromotion.direction import Micromotion, import_official, load_micromotion
 from micromotion.errors import MicromotionError
 
@@ -23,27 +23,19 @@ def discover() -> None:
 @discover.command("latents")
 @click.argument("anchors_path", metavar="ANCHORS.npy", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--rank", default="4", show_default=True, help="Low rank k (the paper: 4) or auto.")
+@decomposition_options
 @click.option("--no-robust", is_flag=True, help="Plain truncated PCA instead of robust PCA.")
 @click.option("--center", is_flag=True, help="Subtract the per-layer mean first.")
-@click.option(
-    "--method",
-    type=click.Choice(["endpoints", "slope", "robust-slope"]),
-    default=None,
-    help="How to read the direction off the denoised anchors  [default: library's]",
-)
-@click.option("--layers", default=None, metavar="LIST", help="Layers the edit moves, e.g. 0-7.")
-@click.option("--name", default=None, help="Name to record (default: the output's stem).")
 @click.option("--generator-fingerprint", default=None, help="sha256 of the anchors' generator.")
 def discover_latents(
     anchors_path: Path,
     output: Path,
     rank: str,
-    no_robust: bool,
-    center: bool,
     method: str | None,
     layers: str | None,
     name: str | None,
+    no_robust: bool,
+    center: bool,
     generator_fingerprint: str | None,
 ) -> None:
     """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
