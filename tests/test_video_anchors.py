@@ -205,6 +205,13 @@ def run_discover(args):
     return CliRunner().invoke(main, ["discover", "video", *args])
 
 
+def discover_into(tmp_path, video, generator, *extra, align=False):
+    """Run `discover video VIDEO` with output tmp_path/out.safetensors."""
+    args = [str(video), "--generator", str(generator), *extra]
+    args += [] if align else ["--no-align"]
+    return run_discover([*args, "-o", str(tmp_path / "out.safetensors")])
+
+
 def assert_clean_failure(result, tmp_path, *fragments):
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("error:")]
@@ -229,16 +236,7 @@ def test_unreadable_and_empty_videos(tmp_path, tiny_file):
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     for bad in (garbage, empty, tmp_path / "missing.mp4"):
-        result = run_discover(
-            [
-                str(bad),
-                "--generator",
-                str(tiny_file),
-                "--no-align",
-                "-o",
-                str(tmp_path / "out.safetensors"),
-            ]
-        )
+        result = discover_into(tmp_path, bad, tiny_file)
         assert_clean_failure(result, tmp_path, str(bad))
     with pytest.raises(MicromotionError, match="not a readable video|no frames"):
         probe_video(garbage)
@@ -247,32 +245,14 @@ def test_unreadable_and_empty_videos(tmp_path, tiny_file):
 def test_too_few_frames(tmp_path, tiny_file):
     video = tmp_path / "short.mp4"
     write_lossless_mp4(video, np.full((2, 32, 32, 3), 128, np.uint8))
-    result = run_discover(
-        [
-            str(video),
-            "--generator",
-            str(tiny_file),
-            "--no-align",
-            "-o",
-            str(tmp_path / "out.safetensors"),
-        ]
-    )
+    result = discover_into(tmp_path, video, tiny_file)
     assert_clean_failure(result, tmp_path, "only 2 usable frame(s), need at least 3")
 
 
 def test_no_align_needs_square_frames(tmp_path, tiny_file):
     video = tmp_path / "wide.mp4"
     write_lossless_mp4(video, np.full((4, 32, 48, 3), 128, np.uint8))
-    result = run_discover(
-        [
-            str(video),
-            "--generator",
-            str(tiny_file),
-            "--no-align",
-            "-o",
-            str(tmp_path / "out.safetensors"),
-        ]
-    )
+    result = discover_into(tmp_path, video, tiny_file)
     assert_clean_failure(result, tmp_path, "not square")
 
 
@@ -294,15 +274,5 @@ def test_no_face_in_any_frame(tmp_path, tiny_file):
     pytest.importorskip("dlib")
     video = tmp_path / "wall.mp4"
     write_lossless_mp4(video, np.full((4, 96, 96, 3), 128, np.uint8))
-    result = run_discover(
-        [
-            str(video),
-            "--generator",
-            str(tiny_file),
-            "--frames",
-            "4",
-            "-o",
-            str(tmp_path / "out.safetensors"),
-        ]
-    )
+    result = discover_into(tmp_path, video, tiny_file, "--frames", "4", align=True)
     assert_clean_failure(result, tmp_path, "no face found in any of 4 frames")
