@@ -276,3 +276,38 @@ def test_no_face_in_any_frame(tmp_path, tiny_file):
     write_lossless_mp4(video, np.full((4, 96, 96, 3), 128, np.uint8))
     result = discover_into(tmp_path, video, tiny_file, "--frames", "4", align=True)
     assert_clean_failure(result, tmp_path, "no face found in any of 4 frames")
+
+
+def test_aligned_video_skips_frames_without_a_face(tmp_path, tiny_file):
+    """The alignment path: a filmed face (shifted a little each frame) and one empty frame."""
+    pytest.importorskip("dlib")
+    skdata = pytest.importorskip("skimage.data")
+    photo = skdata.astronaut()[:320, 80:400]  # [320, 320, 3], the face well inside
+    frames = np.stack([np.roll(photo, 4 * i, axis=1) for i in range(5)])
+    frames[2] = 128
+    video = tmp_path / "film.mp4"
+    write_lossless_mp4(video, frames)
+    out = tmp_path / "out.safetensors"
+    result = run_discover(
+        [
+            str(video),
+            "--generator",
+            str(tiny_file),
+            "--frames",
+            "5",
+            "--steps",
+            "3",
+            "--next-steps",
+            "2",
+            "--no-lpips",
+            "-o",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "skipped frame 2: no face" in result.stderr
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["frame_indices"] == [0, 1, 3, 4] and record["skipped"] == {"2": "no face"}
+    assert record["aligned"] is True
+    anchors = np.load(tmp_path / "out_anchors.npy")
+    assert anchors.shape[0] == 4
