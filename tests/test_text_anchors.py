@@ -331,6 +331,11 @@ def test_discover_text_bad_input(files, tmp_path):
             tmp_path / "no_generator.pt", "--clip", f"ViT-B-32:{tmp_path / 'clip.bin'}", "-o", out),
         "clip.bin",
     )  # fmt: skip
+    assert_user_error(
+        run("discover", "text", "--template", "{degree} smile", "--seed", 3, "--latent",
+            tmp_path / "w.npy", *common),
+        "not both",
+    )  # fmt: skip
     assert not list(tmp_path.iterdir())
 
 

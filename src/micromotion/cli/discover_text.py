@@ -53,9 +53,8 @@ from micromotion.seeds import MAX_SEED
 @click.option(
     "--seed",
     type=click.IntRange(0, MAX_SEED),
-    default=1,
-    show_default=True,
-    help="Start face (the paper's default seed).",
+    default=None,
+    help="Start face  [default: 1, the paper's]",
 )
 @click.option(
     "--latent",
@@ -107,7 +106,7 @@ def discover_text(
     template: str,
     generator_spec: str,
     clip_spec: str,
-    seed: int,
+    seed: int | None,
     latent: Path | None,
     truncation: float,
     degrees: str,
@@ -137,7 +136,10 @@ def discover_text(
     if id_weights is not None:
         require_file(id_weights, what="an IR-SE50 weights file")
     if latent is not None:
+        if seed is not None:
+            raise MicromotionError("give --seed N or --latent W.npy, not both")
         require_file(latent, what="a .npy code")
+    seed = 1 if seed is None else seed
     config = TextAnchorConfig(
         template=template,
         degrees=degree_words,
