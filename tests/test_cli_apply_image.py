@@ -156,3 +156,69 @@ def test_readme_command_defaults_to_ffhq_and_says_offline_clearly(
     help_text = CliRunner().invoke(main, ["apply", "--help"]).output
     assert "[default: ffhq]" in help_text
     assert not out.exists()
+
+
+def test_paste_back_moves_only_the_face(files, tmp_path):
+    out = tmp_path / "strip.png"
+    result = run(
+        "apply",
+        files["mm"],
+        "--image",
+        files["photo"],
+        "--generator",
+        files["gen"],
+        "--steps",
+        5,
+        "--frames",
+        3,
+        "--strength",
+        3,
+        "--paste-back",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    photo = np.asarray(Image.open(files["photo"]).convert("RGB")).astype(int)
+    strip = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    h, w = photo.shape[:2]
+    assert strip.shape == (h, 3 * w, 3)  # three whole photos side by side
+    first, last = strip[:, :w], strip[:, 2 * w :]
+    box = json.loads((tmp_path / "strip.png.json").read_text())["paste_back"]["box"]
+    x0, y0, x1, y1 = box
+    outside = np.ones((h, w), bool)
+    outside[y0:y1, x0:x1] = False
+    assert np.array_equal(first[outside], photo[outside])  # the photo itself, exactly
+    assert np.array_equal(last[outside], photo[outside])
+    face = (slice(y0, y1), slice(x0, x1))
+    assert np.abs(last[face] - first[face]).mean() > 1  # the face moves
+    assert np.abs(first[face] - photo[face]).mean() > 0  # the reconstruction is pasted in
+
+
+def test_paste_back_round_trip_and_mask():
+    """Pasting the aligned crop itself back reproduces the photo; nothing outside changes."""
+    from micromotion.faces import align_image
+    from micromotion.pasteback import PasteBack
+
+    photo = skdata.astronaut()
+    face = align_image(photo, size=256)[0]
+    paster = PasteBack(photo, face, 256)
+    same = paster(face.image[None])[0]
+    x0, y0, x1, y1 = paster.box
+    inside = paster.mask[..., 0] > 0.99
+    assert inside.mean() > 0.1  # the face and forehead (a seventh of the crop), not a sliver
+    err = np.abs(same[y0:y1, x0:x1].astype(int) - photo[y0:y1, x0:x1].astype(int))
+    assert err[inside].mean() < 3  # resampled twice, no more
+    red = np.zeros_like(face.image)
+    red[..., 0] = 255
+    painted = paster(red[None])[0].astype(int)
+    assert (np.abs(painted[y0:y1, x0:x1][inside] - [255, 0, 0]) <= 3).all()
+    # The mask covers the face: the nose tip (landmark 30) is inside, the photo corners not.
+    nx, ny = np.round(face.landmarks[30]).astype(int)
+    assert paster.mask[ny - y0, nx - x0, 0] > 0.99
+    assert np.array_equal(painted[:10, :10], photo[:10, :10])
+    # Big photos are downscaled for video; even sizes for H.264.
+    big = np.asarray(Image.fromarray(photo).resize((1001, 1001)))
+    small = PasteBack(big, align_image(big, size=64)[0], 64, max_side=500)(
+        np.zeros((1, 64, 64, 3), np.uint8)
+    )
+    assert small.shape == (1, 500, 500, 3)

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from micromotion.errors import MicromotionError
-from micromotion.images import read_rgb
+from micromotion.images import fit_square, read_rgb
 
 
-def face_crop(
-    path: Path, *, resolution: int, align: bool, face: int | None = None
-) -> tuple[np.ndarray, dict[str, Any]]:
+@dataclass(frozen=True)
+class FaceCrop:
+    """A photo's face, ready for inversion.
+
+    Attributes:
+        image: ``uint8 [R, R, 3]`` the crop.
+        record: JSON-serialisable geometry (see :func:`face_crop`).
+        photo: ``uint8 [H, W, 3]`` the photo as read.
+        aligned: The alignment (with its transform back to the photo), or ``None`` for
+            ``--no-align`` crops.
+    """
+
+    image: np.ndarray
+    record: dict[str, Any]
+    photo: np.ndarray
+    aligned: Any = None  # micromotion.faces.AlignedFace; imported lazily (dlib)
+
+
+def face_crop(path: Path, *, resolution: int, align: bool, face: int | None = None) -> FaceCrop:
     """Read ``path`` and return its face as ``uint8 [R, R, 3]`` plus the geometry used.
 
     Args:
@@ -24,22 +40,17 @@ def face_crop(
         face: Which face (0 = largest) when the photo shows several.
 
     Returns:
-        The crop and a JSON-serialisable record: the detector, box, quad, landmarks and the
-        aligned→original transform (so an edit can be pasted back), or ``{"aligned": False}``.
+        The crop, the photo, the alignment, and a JSON-serialisable record: the detector,
+        box, quad, landmarks and the aligned→original transform (so an edit can be pasted
+        back), or ``{"aligned": False}``.
 
     Raises:
         MicromotionError: Naming the file: unreadable, no face, face too small, not square.
     """
     rgb = read_rgb(path)
     if not align:
-        h, w = rgb.shape[:2]
-        if abs(w - h) > max(1, 0.01 * max(w, h)):
-            raise MicromotionError(
-                f"{path}: {w}x{h} is not square; an aligned face crop is expected with --no-align"
-            )
-        if (h, w) != (resolution, resolution):
-            rgb = np.asarray(Image.fromarray(rgb).resize((resolution, resolution), Image.LANCZOS))
-        return rgb, {"aligned": False}
+        hint = "an aligned face crop is expected with --no-align"
+        return FaceCrop(fit_square(rgb, resolution, path=path, hint=hint), {"aligned": False}, rgb)
     from micromotion.faces import align_image
 
     try:
@@ -56,4 +67,4 @@ def face_crop(
         "landmarks": np.round(crop.landmarks, 3).tolist(),
         "transform_aligned_to_original": crop.transform.tolist(),
     }
-    return crop.image, record
+    return FaceCrop(crop.image, record, rgb, crop)

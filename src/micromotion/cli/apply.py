@@ -28,7 +28,7 @@ from micromotion.cli._common import (
     resolve_device,
     truncation_option,
 )
-from micromotion.cli._faces import face_crop
+from micromotion.cli._faces import FaceCrop, face_crop
 from micromotion.direction import Micromotion, load_micromotion
 from micromotion.errors import MicromotionError
 from micromotion.images import from_uint8, read_rgb, save_png, to_uint8
@@ -118,6 +118,11 @@ def load_latent(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> to
 @click.option("--face", type=click.IntRange(0), default=None, help="Which face of --image.")
 @click.option("--no-align", is_flag=True, help="--image is an FFHQ-aligned crop already.")
 @click.option(
+    "--paste-back",
+    is_flag=True,
+    help="Frames show the whole --image photo with the moving face blended in.",
+)
+@click.option(
     "--lpips/--no-lpips",
     "use_lpips",
     default=None,
@@ -146,6 +151,7 @@ def apply(
     steps: int,
     face: int | None,
     no_align: bool,
+    paste_back: bool,
     use_lpips: bool | None,
     output: Path,
     device: str,
@@ -161,8 +167,12 @@ def apply(
         raise MicromotionError("give a micromotion (a file or a zoo name such as smile)")
     if sum(x is not None for x in (image, latent, seed)) != 1:
         raise MicromotionError("give exactly one of --image PHOTO, --latent W.npy or --seed N")
-    if image is None and (face is not None or no_align):
-        raise MicromotionError("--face and --no-align only apply to --image")
+    if image is None and (face is not None or no_align or paste_back):
+        raise MicromotionError("--face, --no-align and --paste-back only apply to --image")
+    if paste_back and no_align:
+        raise MicromotionError(
+            "--paste-back needs alignment; it cannot be combined with --no-align"
+        )
     if no_align and face is not None:
         raise MicromotionError("--face needs alignment; it cannot be combined with --no-align")
     if len(strengths) > 1 and len(strengths) != len(specs):
@@ -189,8 +199,9 @@ def apply(
     for mm in loaded:
         mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=fingerprint)
     start: dict[str, Any]
+    paster = None
     if image is not None:
-        w, start = _invert_photo(
+        w, start, found = _invert_photo(
             G,
             image,
             output,
@@ -201,6 +212,10 @@ def apply(
             fingerprint=fingerprint,
             generator_spec=generator_spec,
         )
+        if paste_back:
+            from micromotion.pasteback import PasteBack
+
+            paster = PasteBack(found.photo, found.aligned, G.img_resolution)
     elif latent is not None:
         w = load_latent(latent, index, num_ws=G.num_ws, w_dim=G.w_dim)
         start = {"latent": str(latent), "index": index}
@@ -228,6 +243,9 @@ def apply(
         fps=fps,
         loop=loop,
         noise_mode=noise_mode,
+        paste_back=None
+        if paster is None
+        else {"photo_size": list(paster.photo.shape[1::-1]), "box": [int(v) for v in paster.box]},
         formula="w + (i/(frames-1)) * sum(strength * masked direction)",
     )
     total = len(loop_indices(frames, loop))
@@ -238,7 +256,7 @@ def apply(
         for batch in render_frames(
             G, codes, loop=loop, batch_size=batch_size, noise_mode=noise_mode, callback=bar.update
         ):
-            sink.write(batch)
+            sink.write(paster(batch) if paster is not None else batch)
     write_json_atomic(output.with_name(output.name + ".json"), record)
     click.echo(f"wrote {output} ({total} frames) and {output.name}.json")
 
@@ -254,9 +272,10 @@ def _invert_photo(
     use_lpips: bool | None,
     fingerprint: str,
     generator_spec: str,
-) -> tuple[torch.Tensor, dict[str, Any]]:
+) -> tuple[torch.Tensor, dict[str, Any], FaceCrop]:
     """Align and invert the photo; save the crop, reconstruction and code beside ``output``."""
-    crop, geometry = face_crop(image, resolution=G.img_resolution, align=align, face=face)
+    found = face_crop(image, resolution=G.img_resolution, align=align, face=face)
+    crop, geometry = found.image, found.record
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=use_lpips)
     config = InversionConfig(steps=steps)
     with tqdm(total=steps, desc="invert", unit="step", disable=None) as bar:
@@ -295,12 +314,16 @@ def _invert_photo(
         f"({loss_name}); saved {paths['aligned'].name}, {paths['recon'].name}, "
         f"{paths['latent'].name}"
     )
-    return result.ws[0], {
-        "image": str(image),
-        "image_sha256": record["image_sha256"],
-        "psnr_db": record["psnr_db"],
-        "loss": loss_name,
-        "inversion": config.to_dict(),
-        "face": geometry,
-        "latent": paths["latent"].name,
-    }
+    return (
+        result.ws[0],
+        {
+            "image": str(image),
+            "image_sha256": record["image_sha256"],
+            "psnr_db": record["psnr_db"],
+            "loss": loss_name,
+            "inversion": config.to_dict(),
+            "face": geometry,
+            "latent": paths["latent"].name,
+        },
+        found,
+    )

@@ -79,13 +79,11 @@ def invert_cmd(
     crops = tqdm(images, desc="align", unit="image", disable=None if len(images) > 1 else True)
     for path in crops:
         try:
-            crop, geometry = face_crop(
-                path, resolution=G.img_resolution, align=not no_align, face=face
-            )
+            found = face_crop(path, resolution=G.img_resolution, align=not no_align, face=face)
         except MicromotionError as exc:
             failures.append(str(exc))
             continue
-        loaded.append((path, from_uint8(crop), crop, geometry))
+        loaded.append((path, from_uint8(found.image), found.image, found.record))
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
         names = ", ".join(p.name for p, *_ in batch)
