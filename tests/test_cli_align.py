@@ -195,3 +195,27 @@ def test_argument_errors_before_any_work(photos, tmp_path):
     result = run("align", photos / "astro.png", "-o", photos)
     assert result.exit_code == 1 and "would be overwritten" in result.output
     assert outputs(out) == []
+
+
+def test_tiny_and_thin_images_fail_cleanly(needs_dlib, photos, tmp_path):
+    """dlib's CNN detector crashes on images under ~10 px a side: never reach it."""
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "tiny.png")
+    Image.fromarray(np.full((40, 6000, 3), 90, np.uint8)).save(tmp_path / "banner.png")
+    out = tmp_path / "out"
+    result = run(
+        "align",
+        tmp_path / "tiny.png",
+        tmp_path / "banner.png",
+        photos / "astro.png",
+        "-o",
+        out,
+        "--size",
+        64,
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    failed = [line for line in result.stderr.splitlines() if line.startswith("failed: ")]
+    assert failed == [
+        f"failed: {tmp_path / 'tiny.png'}: no face found",
+        f"failed: {tmp_path / 'banner.png'}: no face found",
+    ]
+    assert outputs(out) == ["astro.json", "astro.png"]

@@ -135,7 +135,17 @@ def test_apply_image_bad_inputs(files, tmp_path):
     one_error_line(
         run("apply", files["mm"], "--image", files["photo"], "--face", 3, *base), "astronaut.jpg"
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["text.jpg", "tiny.png", "wall.png"]
+    Image.fromarray(skdata.astronaut()).resize((64, 64)).save(tmp_path / "o_aligned.png")
+    one_error_line(
+        run("apply", files["mm"], "--image", tmp_path / "o_aligned.png", "--no-align", *base),
+        "o_aligned.png: would be overwritten",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "o_aligned.png",
+        "text.jpg",
+        "tiny.png",
+        "wall.png",
+    ]
 
 
 def test_readme_command_defaults_to_ffhq_and_says_offline_clearly(

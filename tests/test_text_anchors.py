@@ -164,6 +164,14 @@ def test_clip_spec_errors(tmp_path):
     with pytest.raises(MicromotionError, match="bad.pt: not usable CLIP weights") as info:
         load_clip(f"{cfg}:{bad}")
     assert "\n" not in str(info.value)
+    # Broken files fail inside open_clip and safetensors in other ways: still one line.
+    (tmp_path / "broken.safetensors").write_bytes(b"\xff" * 64)
+    torch.save({}, tmp_path / "empty.pt")
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    for name in ("broken.safetensors", "empty.pt", "list.pt"):
+        with pytest.raises(MicromotionError, match=f"{name}: not usable CLIP weights") as info:
+            load_clip(f"{cfg}:{tmp_path / name}")
+        assert "\n" not in str(info.value)
 
 
 # --- optimisation ----------------------------------------------------------------------------
@@ -354,3 +362,27 @@ def test_discover_text_offline_clip(files, tmp_path):
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr
     assert "ViT-B-32:openai" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
     assert not out.exists() and not (tmp_path / "o.json").exists()
+
+
+def test_discover_text_from_a_saved_latent(files, G, tmp_path):
+    codes = sample_ws(G, [5, 6], truncation_psi=0.5).numpy()  # [2, num_ws, w_dim]
+    np.save(tmp_path / "codes.npy", codes)
+    out = tmp_path / "from_latent.safetensors"
+    common = [
+        "discover", "text", "--template", "{degree} smile", "--generator", files["generator"],
+        "--clip", files["clip"], "--degrees", "no,100%", "--steps", 1,
+    ]  # fmt: skip
+    several = run(*common, "--latent", tmp_path / "codes.npy", "-o", out)
+    assert several.exit_code == 1 and "Traceback" not in several.output
+    assert several.stderr.splitlines()[-1].endswith(
+        "codes.npy: holds 2 codes; pick one with --index (0-1)"
+    )
+    assert not out.exists()
+    result = run(*common, "--latent", tmp_path / "codes.npy", "--index", 1, "-o", out)
+    assert result.exit_code == 0, result.output
+    anchors = np.load(out.with_name("from_latent_anchors.npy"))
+    np.testing.assert_allclose(anchors[0], codes[1])  # the start code is anchor 0
+    record = json.loads(out.with_name("from_latent.json").read_text())
+    assert record["start"] == {"latent": str(tmp_path / "codes.npy"), "index": 1}
+    assert record["settings"]["seed"] is None and record["settings"]["truncation_psi"] is None
+    assert_user_error(run(*common, "--index", 1, "-o", out), "--index picks a row")

@@ -275,7 +275,29 @@ def test_no_face_in_any_frame(tmp_path, tiny_file):
     video = tmp_path / "wall.mp4"
     write_lossless_mp4(video, np.full((4, 96, 96, 3), 128, np.uint8))
     result = discover_into(tmp_path, video, tiny_file, "--frames", "4", align=True)
-    assert_clean_failure(result, tmp_path, "no face found in any of 4 frames")
+    assert_clean_failure(result, tmp_path, "no usable face in any of 4 frames (no face)")
+
+
+def test_faces_too_small_are_not_anchors(tmp_path, tiny_file):
+    pytest.importorskip("dlib")
+    skdata = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    small = np.asarray(Image.fromarray(skdata.astronaut()).resize((180, 180)))  # quad ~60 px
+    video = tmp_path / "far.mp4"
+    write_lossless_mp4(video, np.stack([small] * 3))
+    result = discover_into(tmp_path, video, tiny_file, "--frames", "3", align=True)
+    assert_clean_failure(result, tmp_path, "no usable face in any of 3 frames", "too small")
+
+
+def test_too_many_decoded_frames_are_refused(tmp_path, tiny_file, monkeypatch):
+    from micromotion.anchors import video as video_module
+
+    monkeypatch.setattr(video_module, "MAX_DECODED_BYTES", 3 * 32 * 32 * 3)
+    video = tmp_path / "long.mp4"
+    write_lossless_mp4(video, np.full((6, 32, 32, 3), 128, np.uint8))
+    result = discover_into(tmp_path, video, tiny_file, "--every", "1")
+    assert_clean_failure(result, tmp_path, "6 frames of 32x32 would need", "--frames N")
 
 
 def test_aligned_video_skips_frames_without_a_face(tmp_path, tiny_file):

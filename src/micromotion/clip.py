@@ -8,7 +8,10 @@ A CLIP is named by a spec ``MODEL:WEIGHTS``:
   which gives a one-line error saying how to get them.
 - ``ViT-B-32-quickgelu:/path/to/weights.bin`` — a model name and a local weights file
   (``.bin``/``.pt``/``.pth`` read with ``torch.load(weights_only=True)``, or
-  ``.safetensors``). OpenAI's CLIP weights need the ``-quickgelu`` variant of the name.
+  ``.safetensors``): open_clip / Hugging Face state dicts such as
+  ``open_clip_pytorch_model.bin``. OpenAI's weights need the ``-quickgelu`` variant of the
+  name. OpenAI's original ``ViT-B-32.pt`` is a TorchScript archive, which is code and is
+  refused; use the open_clip/HF copy of the same weights instead.
 - ``/path/to/model.json:/path/to/weights.pt`` — an open_clip model-config JSON (the keys
   ``embed_dim``, ``vision_cfg``, ``text_cfg`` of open_clip's ``model_configs/*.json``) and a
   local weights file. This builds architectures open_clip does not ship (the tests use a tiny
@@ -328,13 +331,13 @@ def _build(factory: Any, what: str) -> torch.nn.Module:
 
 
 def _load_weights(model: torch.nn.Module, path: Path, spec: str) -> None:
-    import pickle
-
     import open_clip
 
     try:
         open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # any failure on a user's file is one line
+        # A broken file fails in many ways inside open_clip and safetensors (SafetensorError,
+        # a bare StopIteration for an empty dict, AttributeError for a list...).
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MicromotionError(
             f"{path}: not usable CLIP weights for {spec} ({first[:200]})"

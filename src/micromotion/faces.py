@@ -49,6 +49,7 @@ Below this the landmarks the alignment rests on are a pixel or two apart (the ey
 several per cent, and the crop is upsampled more than 16x for a 1024 px generator: nothing an
 inversion could recover a face from.
 """
+_MIN_DETECT_SIDE = 16  # px; dlib's CNN detector fails on images with a side under ~10 px
 
 HOG_THRESHOLD = 0.3
 """Smallest HOG detection score kept (dlib's own default is 0).
@@ -529,14 +530,21 @@ def detect_faces(
     image = _check_image(image)
     if upsample < 0:
         raise ValueError(f"upsample must be >= 0, got {upsample}")
+    if min(image.shape[:2]) < _MIN_DETECT_SIDE:
+        return []  # no usable face fits, and dlib's CNN crashes on images this small
     small, scale = _downscaled(image, max_side)
-    rects, scores, _ = _hog_detector().run(small, upsample, hog_threshold)
-    found = [(r, s, "hog") for r, s in zip(rects, scores, strict=True)]
-    if not found and cnn_fallback:
-        small, scale = _downscaled(image, cnn_max_side)
-        found = [
-            (d.rect, d.confidence, "cnn") for d in _cnn_detector()(small, max(upsample - 1, 0))
-        ]
+    try:
+        rects, scores, _ = _hog_detector().run(small, upsample, hog_threshold)
+        found = [(r, s, "hog") for r, s in zip(rects, scores, strict=True)]
+        if not found and cnn_fallback:
+            small, scale = _downscaled(image, cnn_max_side)
+            if min(small.shape[:2]) >= _MIN_DETECT_SIDE:  # thin images shrink below it
+                found = [
+                    (d.rect, d.confidence, "cnn")
+                    for d in _cnn_detector()(small, max(upsample - 1, 0))
+                ]
+    except RuntimeError as exc:  # dlib's own errors are multi-line C++ reports
+        raise MicromotionError(f"face detection failed ({_first_line(exc)})") from None
 
     dlib = _dlib()
     predictor = _shape_predictor()
@@ -552,6 +560,11 @@ def detect_faces(
         faces.append(Face(box=box, landmarks=points, score=score, detector=detector))
     faces.sort(key=lambda f: (-f.area, f.box[0], f.box[1]))
     return faces
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return lines[0].strip() if lines else type(exc).__name__
 
 
 def align_image(

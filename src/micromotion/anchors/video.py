@@ -3,10 +3,12 @@
 The paper describes anchors taken from a video but its code never shipped them. Ours:
 
 1. **Pick frames** evenly over ``[start, end]`` (``frames``) or every ``every``-th frame, and
-   decode only those (a long 1080p clip never sits in memory whole).
+   keep only those while decoding (a long clip never sits in memory whole; more than
+   :data:`MAX_DECODED_BYTES` of picked frames is refused up front).
 2. **Align** each frame the FFHQ way. Landmarks are smoothed over the picked frames before the
    crop is computed, so the crop does not jitter from frame to frame (jitter would show up as
-   a spurious motion in the anchors). Frames without a face are skipped and reported.
+   a spurious motion in the anchors). Frames without a usable face (none, or smaller than
+   :data:`micromotion.faces.MIN_FACE`) are skipped and reported.
 3. **Invert** frame by frame. The first frame starts from ``w_avg`` with the full step count;
    every later frame is warm-started from the code of the last *good* frame with fewer steps,
    a smaller learning rate and no latent noise, so consecutive codes stay in one basin and
@@ -34,6 +36,9 @@ from micromotion.invert import InversionConfig, LossFn, invert
 from micromotion.networks.stylegan2 import Generator
 
 # Progress callback: (stage, done, total) with stage "decode", "align" or "invert".
+
+MAX_DECODED_BYTES = 4 * 2**30
+"""Picked frames are held decoded at full size (alignment needs it): refuse beyond 4 GiB."""
 Progress = Callable[[str, int, int], None]
 
 
@@ -192,20 +197,30 @@ def read_frames_at(
 
     wanted = set(indices)
     kept: dict[int, np.ndarray] = {}
+    reader = None
     try:
         reader = imageio_ffmpeg.read_frames(str(path))
         meta = next(reader)
         width, height = meta["size"]
+        frame_bytes = width * height * 3
+        if frame_bytes * len(wanted) > MAX_DECODED_BYTES:
+            raise MicromotionError(
+                f"{path}: {len(wanted)} frames of {width}x{height} would need "
+                f"{frame_bytes * len(wanted) / 2**30:.1f} GiB; pick fewer with --frames N or a "
+                "larger --every K"
+            )
         for i, buf in enumerate(reader):
             if i in wanted:
                 kept[i] = np.frombuffer(buf, np.uint8).reshape(height, width, 3).copy()
                 if callback is not None:
                     callback(len(kept))
             if len(kept) == len(wanted):
-                reader.close()
                 break
-    except (RuntimeError, OSError, StopIteration) as exc:
+    except (RuntimeError, OSError, StopIteration, ValueError) as exc:
         raise MicromotionError(f"{path}: cannot decode video ({_first_line(exc)})") from None
+    finally:
+        if reader is not None:
+            reader.close()  # stops the ffmpeg process, also on errors and Ctrl-C
     if not kept:
         raise MicromotionError(f"{path}: the video has no frames")
     return kept
@@ -252,6 +267,8 @@ def align_frames(
         detections = faces.detect_faces(frame)
         if not detections:
             skipped[i] = "no face"
+        elif (side := faces.quad_size(faces.ffhq_quad(detections[0].landmarks))) < faces.MIN_FACE:
+            skipped[i] = f"face too small ({side:.0f} px; need at least {faces.MIN_FACE} px)"
         else:
             # Several faces: follow the one nearest the previous frame's, else the largest.
             best = detections[0]
@@ -372,7 +389,10 @@ def video_anchors(
         )
         skipped.update(missed)
         if not usable:
-            raise MicromotionError(f"{path}: no face found in any of {len(frames)} frames")
+            reasons = sorted({reason.split(" (")[0] for reason in missed.values()})
+            raise MicromotionError(
+                f"{path}: no usable face in any of {len(frames)} frames ({', '.join(reasons)})"
+            )
     else:
         usable = square_frames(frames, size=R, path=path)
     if len(usable) < config.min_frames:

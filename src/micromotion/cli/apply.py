@@ -186,6 +186,9 @@ def apply(
 
     if image is not None:
         read_rgb(image)  # an unreadable photo fails before any download
+        clash = [p for p in photo_outputs(output).values() if p.resolve() == image.resolve()]
+        if clash:
+            raise MicromotionError(f"{image}: would be overwritten by this run's {clash[0].name}")
         if not no_align:
             from micromotion.faces import check_backend
 
@@ -261,6 +264,16 @@ def apply(
     click.echo(f"wrote {output} ({total} frames) and {output.name}.json")
 
 
+def photo_outputs(output: Path) -> dict[str, Path]:
+    """Where ``apply --image`` saves the crop, the reconstruction and the code."""
+    stem = output.name.rsplit(".", 1)[0]
+    return {
+        "aligned": output.with_name(f"{stem}_aligned.png"),
+        "recon": output.with_name(f"{stem}_recon.png"),
+        "latent": output.with_name(f"{stem}_latent.npy"),
+    }
+
+
 def _invert_photo(
     G: Generator,
     image: Path,
@@ -286,12 +299,7 @@ def _invert_photo(
             loss_fn=loss_fn,
             callback=lambda step, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")),
         )
-    stem = output.name.rsplit(".", 1)[0]
-    paths = {
-        "aligned": output.with_name(f"{stem}_aligned.png"),
-        "recon": output.with_name(f"{stem}_recon.png"),
-        "latent": output.with_name(f"{stem}_latent.npy"),
-    }
+    paths = photo_outputs(output)
     record = provenance(
         command="apply (inversion)",
         image=str(image),

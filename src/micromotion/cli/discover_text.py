@@ -62,6 +62,7 @@ from micromotion.seeds import MAX_SEED
     default=None,
     help="Start from this W+ code (.npy) instead of --seed.",
 )
+@click.option("--index", type=int, default=None, help="Row of --latent when it holds several.")
 @truncation_option
 @click.option(
     "--degrees",
@@ -108,6 +109,7 @@ def discover_text(
     clip_spec: str,
     seed: int | None,
     latent: Path | None,
+    index: int | None,
     truncation: float,
     degrees: str,
     steps: int,
@@ -135,6 +137,8 @@ def discover_text(
     rank_value = parse_rank(rank)
     if id_weights is not None:
         require_file(id_weights, what="an IR-SE50 weights file")
+    if index is not None and latent is None:
+        raise MicromotionError("--index picks a row of --latent; give --latent W.npy")
     if latent is not None:
         if seed is not None:
             raise MicromotionError("give --seed N or --latent W.npy, not both")
@@ -182,7 +186,7 @@ def discover_text(
     if latent is not None:
         from micromotion.cli.apply import load_latent
 
-        start_ws = load_latent(latent, None, num_ws=G.num_ws, w_dim=G.w_dim)
+        start_ws = load_latent(latent, index, num_ws=G.num_ws, w_dim=G.w_dim)
 
     batches = -(-len(prompts) // (batch_size or len(prompts)))
     with tqdm(total=steps * batches, desc="text anchors", unit="step", disable=None) as bar:
@@ -200,13 +204,15 @@ def discover_text(
 
     mm_name = name or output.name.removesuffix(".safetensors")
     settings = config.to_dict()
+    if latent is not None:  # neither was used: do not record them as if they had been
+        settings.update(seed=None, truncation_psi=None)
     metadata = {
         "template": template,
         "degrees": list(degree_words),
         "prompts": prompts,
         "clip": clip_spec,
         "seed": None if latent is not None else seed,
-        "truncation_psi": truncation,
+        "truncation_psi": None if latent is not None else truncation,
         "identity_loss": id_model is not None,
     }
     try:
@@ -229,8 +235,9 @@ def discover_text(
         degrees=list(degree_words),
         prompts=prompts,
         anchors="start code, then one optimised code per prompt",
-        start={"latent": str(latent)} if latent is not None else {"seed": seed},
-        truncation_psi=truncation,
+        start={"latent": str(latent), "index": index}
+        if latent is not None
+        else {"seed": seed, "truncation_psi": truncation},
         settings=settings,
         rank=rank_value,
         method=mm.metadata["method"],
