@@ -322,10 +322,11 @@ def align_face(
     leaves the photo (blurred and faded, see :func:`_pad_and_blend`), resample the quad to a
     ``transform_size`` square bilinearly, then resize to ``size`` (antialiased).
 
-    One deliberate difference: the recipe divides the quad by the shrink factor, ignoring that
-    the shrunken photo's size was rounded and that pixel centres sit half a pixel in; here the
-    quad is mapped exactly, so ``transform`` describes the crop to sub-pixel accuracy (the
-    recipe's crops can be off by up to half a shrunken pixel).
+    After a shrink the recipe divides the quad by the shrink factor, which ignores that pixel
+    centres sit half a pixel in (and that the shrunken size was rounded): the region it samples
+    is off the nominal quad by up to half a shrunken pixel. We do the same, so crops match the
+    recipe's (the FFHQ generator's training data) pixel for pixel, and report the region that
+    was actually sampled: ``quad`` and ``transform`` are exact.
 
     Args:
         image: ``[H, W, 3]`` uint8 RGB photo.
@@ -356,6 +357,7 @@ def align_face(
 
     img = Image.fromarray(image)
     work = quad.copy()  # the quad in the working image's pixel coordinates   [4, 2]
+    sampled = quad  # the photo region the crop shows (moves by a fraction of a pixel on shrink)
 
     # Shrink: a photo much larger than the output is first reduced by an integer factor with a
     # proper antialiasing filter, so the later bilinear resampling need not reduce much.
@@ -365,7 +367,9 @@ def align_face(
         new_h = round(img.height / shrink)
         scale = np.array([new_w / img.width, new_h / img.height])  # [2]
         img = img.resize((new_w, new_h), Image.LANCZOS)
-        work = (work + 0.5) * scale - 0.5  # pixel centres scale about the outer corner
+        work = work / shrink  # as the recipe does
+        # What that quad covers in the photo: pixel centres scale about the outer corner.
+        sampled = (work + 0.5) / scale - 0.5
         qsize /= shrink
 
     # Crop: keep the quad plus a border, so later steps touch as few pixels as possible.
@@ -410,9 +414,9 @@ def align_face(
         out = out.resize((size, size), Image.LANCZOS)
     return AlignedFace(
         image=np.asarray(out, dtype=np.uint8),
-        quad=_frozen_array(quad, (4, 2), "quad"),
+        quad=_frozen_array(sampled, (4, 2), "quad"),
         landmarks=landmarks,
-        transform=_frozen_array(quad_transform(quad, size), (3, 3), "transform"),
+        transform=_frozen_array(quad_transform(sampled, size), (3, 3), "transform"),
     )
 
 
