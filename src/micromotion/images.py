@@ -73,7 +73,8 @@ def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 
 def from_uint8(array: np.ndarray) -> torch.Tensor:
     """Map ``uint8`` ``[H, W, 3]`` (or ``[N, H, W, 3]``) to float ``[.., 3, H, W]`` in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(array)).float() / 127.5 - 1
+    # A float copy: also for read-only arrays (aligned crops are frozen), which torch warns on.
+    x = torch.from_numpy(np.array(array, dtype=np.float32)) / 127.5 - 1
     return x.movedim(-1, -3).contiguous()
 
 
