@@ -87,6 +87,7 @@ def test_apply_to_a_photo(files, tmp_path):
     start = record["start"]
     assert start["image"] == str(files["photo"]) and start["face"]["aligned"]
     assert start["latent"] == "clip_latent.npy" and start["psnr_db"] > 0
+    assert start["loss"] == "multiscale pixel MSE" and start["lpips"] is None  # not cached
     assert len(start["face"]["landmarks"]) == 68
     # The inversion record is embedded in the saved crop too.
     meta = json.loads(Image.open(tmp_path / "clip_aligned.png").info["micromotion"])

@@ -68,3 +68,73 @@ def face_crop(path: Path, *, resolution: int, align: bool, face: int | None = No
         "transform_aligned_to_original": crop.transform.tolist(),
     }
     return FaceCrop(crop.image, record, rgb, crop)
+
+
+def run_inversion(
+    G: Any,
+    crops: list[np.ndarray],
+    *,
+    config: Any,
+    loss_fn: Any,
+    loss_name: str,
+    desc: str = "invert",
+) -> tuple[Any, list[float | None]]:
+    """Invert ``uint8 [R, R, 3]`` crops together, with a progress bar.
+
+    Returns:
+        The :class:`~micromotion.invert.InversionResult` and, per crop, the final LPIPS
+        distance when LPIPS was the loss (``None`` otherwise).
+    """
+    import torch
+    from tqdm import tqdm
+
+    from micromotion.images import from_uint8
+    from micromotion.invert import PIXEL_LOSS_NAME, invert
+
+    targets = torch.stack([from_uint8(c) for c in crops])  # [B, 3, R, R]
+    with tqdm(total=config.steps, desc=desc[:60], unit="step", disable=None) as bar:
+        result = invert(
+            G,
+            targets,
+            config=config,
+            loss_fn=loss_fn,
+            callback=lambda step, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")),
+        )
+    if loss_name == PIXEL_LOSS_NAME:
+        return result, [None] * len(crops)
+    device = G.w_avg.device
+    with torch.no_grad():  # report the final perceptual distance beside the PSNR
+        distances = loss_fn(result.images.to(device), targets.to(device)).cpu()
+    return result, [round(float(d), 5) for d in distances]
+
+
+def inversion_record(
+    command: str,
+    image: Path,
+    *,
+    index: int,
+    result: Any,
+    lpips: float | None,
+    geometry: dict[str, Any],
+    config: Any,
+    loss_name: str,
+    generator_spec: str,
+    fingerprint: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The provenance of one inverted photo (shared by ``invert`` and ``apply --image``)."""
+    from micromotion._io import provenance, sha256_file
+
+    return provenance(
+        command=command,
+        image=str(image),
+        image_sha256=sha256_file(image),
+        generator=generator_spec,
+        generator_fingerprint=fingerprint,
+        settings=config.to_dict(),
+        loss=loss_name,
+        face=geometry,
+        psnr_db=round(float(result.psnr[index]), 3),
+        lpips=lpips,
+        **extra,
+    )

@@ -16,7 +16,6 @@ from micromotion._io import (
     atomic_path,
     load_float_npy,
     provenance,
-    sha256_file,
     write_json_atomic,
 )
 from micromotion.animate import clip_codes, render_frames
@@ -28,11 +27,11 @@ from micromotion.cli._common import (
     resolve_device,
     truncation_option,
 )
-from micromotion.cli._faces import FaceCrop, face_crop
+from micromotion.cli._faces import FaceCrop, face_crop, inversion_record, run_inversion
 from micromotion.direction import Micromotion, load_micromotion
 from micromotion.errors import MicromotionError
-from micromotion.images import from_uint8, read_rgb, save_png, to_uint8
-from micromotion.invert import InversionConfig, invert, select_loss
+from micromotion.images import read_rgb, save_png, to_uint8
+from micromotion.invert import InversionConfig, select_loss
 from micromotion.networks.stylegan2 import Generator
 from micromotion.sampling import sample_ws
 from micromotion.seeds import MAX_SEED
@@ -291,25 +290,21 @@ def _invert_photo(
     crop, geometry = found.image, found.record
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=use_lpips)
     config = InversionConfig(steps=steps)
-    with tqdm(total=steps, desc="invert", unit="step", disable=None) as bar:
-        result = invert(
-            G,
-            from_uint8(crop)[None],
-            config=config,
-            loss_fn=loss_fn,
-            callback=lambda step, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")),
-        )
+    result, distances = run_inversion(
+        G, [crop], config=config, loss_fn=loss_fn, loss_name=loss_name
+    )
     paths = photo_outputs(output)
-    record = provenance(
-        command="apply (inversion)",
-        image=str(image),
-        image_sha256=sha256_file(image),
-        generator=generator_spec,
-        generator_fingerprint=fingerprint,
-        settings=config.to_dict(),
-        loss=loss_name,
-        psnr_db=round(float(result.psnr[0]), 3),
-        face=geometry,
+    record = inversion_record(
+        "apply (inversion)",
+        image,
+        index=0,
+        result=result,
+        lpips=distances[0],
+        geometry=geometry,
+        config=config,
+        loss_name=loss_name,
+        generator_spec=generator_spec,
+        fingerprint=fingerprint,
         files={k: p.name for k, p in paths.items()},
     )
     text = {"micromotion": json.dumps(record)}
@@ -328,6 +323,7 @@ def _invert_photo(
             "image": str(image),
             "image_sha256": record["image_sha256"],
             "psnr_db": record["psnr_db"],
+            "lpips": record["lpips"],
             "loss": loss_name,
             "inversion": config.to_dict(),
             "face": geometry,

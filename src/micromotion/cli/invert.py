@@ -7,16 +7,15 @@ from pathlib import Path
 
 import click
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from micromotion._io import atomic_path, provenance, sha256_file, write_json_atomic
+from micromotion._io import atomic_path, write_json_atomic
 from micromotion.checkpoints import load_generator
 from micromotion.cli._common import device_option, generator_option, resolve_device
-from micromotion.cli._faces import face_crop
+from micromotion.cli._faces import face_crop, inversion_record, run_inversion
 from micromotion.errors import MicromotionError
-from micromotion.images import from_uint8, save_png, to_uint8
-from micromotion.invert import PIXEL_LOSS_NAME, InversionConfig, invert, select_loss
+from micromotion.images import save_png, to_uint8
+from micromotion.invert import InversionConfig, select_loss
 from micromotion.seeds import MAX_SEED
 
 
@@ -83,36 +82,31 @@ def invert_cmd(
         except MicromotionError as exc:
             failures.append(str(exc))
             continue
-        loaded.append((path, from_uint8(found.image), found.image, found.record))
+        loaded.append((path, found.image, found.record))
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
         names = ", ".join(p.name for p, *_ in batch)
-        targets = torch.stack([t for _, t, *_ in batch])  # [B, 3, R, R]
-        with tqdm(total=steps, desc=f"invert {names}"[:60], unit="step", disable=None) as bar:
-            result = invert(
-                G,
-                targets,
-                config=config,
-                loss_fn=loss_fn,
-                callback=lambda step, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.4f}")),
-            )
+        result, distances = run_inversion(
+            G,
+            [crop for _, crop, _ in batch],
+            config=config,
+            loss_fn=loss_fn,
+            loss_name=loss_name,
+            desc=f"invert {names}",
+        )
         recon = to_uint8(result.images)
-        perceptual = None
-        if loss_name != PIXEL_LOSS_NAME:  # report the final LPIPS distance beside the PSNR
-            with torch.no_grad():
-                perceptual = loss_fn(result.images.to(dev), targets.to(dev)).cpu()
-        for i, (path, _, crop, geometry) in enumerate(batch):
-            record = provenance(
-                command="invert",
-                image=str(path),
-                image_sha256=sha256_file(path),
-                generator=generator_spec,
-                generator_fingerprint=fingerprint,
-                settings=config.to_dict(),
-                loss=loss_name,
-                face=geometry,
-                psnr_db=round(float(result.psnr[i]), 3),
-                lpips=None if perceptual is None else round(float(perceptual[i]), 5),
+        for i, (path, crop, geometry) in enumerate(batch):
+            record = inversion_record(
+                "invert",
+                path,
+                index=i,
+                result=result,
+                lpips=distances[i],
+                geometry=geometry,
+                config=config,
+                loss_name=loss_name,
+                generator_spec=generator_spec,
+                fingerprint=fingerprint,
                 latent=f"{path.stem}.npy",
                 latent_shape=[G.num_ws, G.w_dim],
             )
