@@ -352,6 +352,7 @@ def video_anchors(
     align: bool = True,
     loss_fn: LossFn | None = None,
     progress: Progress | None = None,
+    info: VideoInfo | None = None,
 ) -> VideoAnchors:
     """Decode, align and invert the frames of a video of one face performing a motion.
 
@@ -362,6 +363,8 @@ def video_anchors(
         align: FFHQ-align each frame (dlib); ``False`` for videos of aligned crops.
         loss_fn: Inversion loss (see :func:`micromotion.invert.select_loss`).
         progress: ``progress(stage, done, total)`` for progress bars.
+        info: The video's :func:`probe_video` result, when the caller already has it
+            (probing counts frames by decoding the whole video).
 
     Returns:
         The anchors and what was kept and skipped.
@@ -374,7 +377,7 @@ def video_anchors(
 
     config = config or VideoAnchorConfig()
     path = Path(path)
-    info = probe_video(path)
+    info = info or probe_video(path)
     indices = pick_frames(info, config)
 
     def report(stage: str, total: int) -> Callable[[int], None]:

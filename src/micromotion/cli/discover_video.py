@@ -121,7 +121,13 @@ def discover_video(
 
     try:
         result = video_anchors(
-            G, video, config=config, align=not no_align, loss_fn=loss_fn, progress=progress
+            G,
+            video,
+            config=config,
+            align=not no_align,
+            loss_fn=loss_fn,
+            progress=progress,
+            info=info,
         )
     finally:
         for bar in bars.values():
