@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from micromotion._io import load_float_npy
+from micromotion.anchors._output import check_output
 from micromotion.cli._common import decomposition_options, parse_rank
 from micromotion.direction import Micromotion, import_official, load_micromotion
 from micromotion.errors import MicromotionError
@@ -39,8 +40,7 @@ def discover_latents(
     generator_fingerprint: str | None,
 ) -> None:
     """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
-    if not output.name.endswith(".safetensors") or output.name == ".safetensors":
-        raise MicromotionError(f"{output}: the output must be NAME.safetensors")
+    output = check_output(output)
     anchors = load_float_npy(anchors_path, what="anchors")
     if layers is not None and anchors.ndim == 3:
         from micromotion.subspace import layer_mask
