@@ -19,11 +19,12 @@ from pathlib import Path
 
 import torch
 
-from micromotion.animate import clip_codes, render_frames
-from micromotion.direction import Micromotion
-from micromotion.images import to_uint8
+from micromotion.media.images import to_uint8
+from micromotion.media.video_out import open_clip_writer
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
-from micromotion.video import open_clip_writer
+from micromotion.render.codes import clip_codes
+from micromotion.render.frames import render_frames
+from micromotion.subspace.micromotion import Micromotion
 
 
 def main() -> None:

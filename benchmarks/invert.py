@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from micromotion.invert import InversionConfig, invert
+from micromotion.inversion import InversionConfig, invert
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
 
 

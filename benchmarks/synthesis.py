@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from micromotion.checkpoints import rosinality_state_dict
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
+from micromotion.weights.generator import rosinality_state_dict
 
 
 def _time(fn: Callable[[], object], repeats: int) -> float:

@@ -18,7 +18,7 @@ import time
 import torch
 
 from micromotion.anchors.text import DEFAULT_DEGREES, TextAnchorConfig, text_anchors
-from micromotion.clip import ClipModel
+from micromotion.networks.clip import ClipModel
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
 
 

@@ -29,13 +29,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from micromotion.clip import ClipModel
-from micromotion.errors import MicromotionError
-from micromotion.images import to_uint8
-from micromotion.invert import lr_ramp
+from micromotion.errors import MicromotionError, ParameterError
+from micromotion.inversion import lr_ramp
+from micromotion.media.images import to_uint8
+from micromotion.networks.clip import ClipModel
 from micromotion.networks.irse import IdentityLoss
+from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import Generator
-from micromotion.sampling import sample_ws
 
 #: The paper's degree words (``main.py``: ``no, 10%, …, 100%``).
 DEFAULT_DEGREES = ("no", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "100%")
@@ -67,7 +67,7 @@ class TextAnchorConfig:
         seed: Seed of the start face's ``z`` (``main.py`` l.268: ``--seed`` default 1). The
             paper draws ``z`` after its generator's random initialisation has consumed the
             global RNG, so the seed does not give the paper's exact face; ours draws ``z``
-            with :func:`micromotion.seeds.z_from_seed` (same on every device).
+            with :func:`micromotion.networks.sampling.z_from_seed` (same on every device).
         noise_mode: Generator noise during and after optimisation (``randomize_noise=False``
             in ``text.py``: the stored constant noise).
         clip_normalize: Give CLIP its images the way it was trained on them (mapped to
@@ -94,19 +94,19 @@ class TextAnchorConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 1:
-            raise MicromotionError(f"--steps {self.steps}: must be at least 1")
+            raise ParameterError("steps", f"{self.steps}: must be at least 1")
         if not self.degrees:
             raise MicromotionError("give at least one degree")
         if self.batch_size is not None and self.batch_size < 1:
-            raise MicromotionError(f"batch size {self.batch_size}: must be at least 1")
+            raise ParameterError("batch_size", f"{self.batch_size}: must be at least 1")
         for name in ("lr", "l2_lambda", "id_lambda"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
-                raise MicromotionError(f"{name} {value}: must be a finite number ≥ 0")
+                raise ParameterError(name, f"{value}: must be a finite number ≥ 0")
         if not 0 < self.lr_rampdown <= 1 or not 0 <= self.lr_rampup <= 1:
             raise MicromotionError("lr_rampdown must be in (0, 1] and lr_rampup in [0, 1]")
         if self.noise_mode not in ("const", "none"):
-            raise MicromotionError(f"noise mode {self.noise_mode!r}: choose const or none")
+            raise ParameterError("noise_mode", f"{self.noise_mode!r}: choose const or none")
 
     def to_dict(self) -> dict[str, object]:
         """JSON-serialisable settings for provenance."""
@@ -158,7 +158,7 @@ def parse_degrees(text: str) -> tuple[str, ...]:
     """``"no,10%,20%"`` → ``("no", "10%", "20%")`` (blank items are errors)."""
     items = tuple(part.strip() for part in text.split(","))
     if not items or any(not item for item in items):
-        raise MicromotionError(f"--degrees {text!r}: give comma-separated words, e.g. no,50%,100%")
+        raise ParameterError("degrees", f"{text!r}: give comma-separated words, e.g. no,50%,100%")
     return items
 
 
@@ -282,6 +282,7 @@ def _optimise(
             per_prompt = clip_loss(clip, img, batch_text, normalize=config.clip_normalize)
             per_prompt = per_prompt + config.l2_lambda * (w - w0).square().sum(dim=(1, 2))
             if use_id:
+                assert id_model is not None  # use_id implies it
                 per_prompt = per_prompt + config.id_lambda * id_model(img, start_id)
             loss = per_prompt.sum()  # each code only sees its own term: batch = one at a time
             optimizer.zero_grad(set_to_none=True)

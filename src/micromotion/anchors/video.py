@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from micromotion.errors import MicromotionError
-from micromotion.images import fit_square, from_uint8
-from micromotion.invert import InversionConfig, LossFn, invert
+from micromotion import faces
+from micromotion.errors import MicromotionError, ParameterError
+from micromotion.inversion import InversionConfig, LossFn, invert
+from micromotion.media.images import fit_square, from_uint8
+from micromotion.media.video_in import VideoInfo, probe_video, read_frames_at
 from micromotion.networks.stylegan2 import Generator
 
 # Progress callback: (stage, done, total) with stage "decode", "align" or "invert".
 
-MAX_DECODED_BYTES = 4 * 2**30
-"""Picked frames are held decoded at full size (alignment needs it): refuse beyond 4 GiB."""
 Progress = Callable[[str, int, int], None]
 
 
@@ -79,39 +79,29 @@ class VideoAnchorConfig:
 
     def __post_init__(self) -> None:
         if (self.frames is None) == (self.every is None):
-            raise MicromotionError("give exactly one of --frames N or --every K")
+            raise ParameterError.worded(
+                "give exactly one of {frames} N or {every} K", "frames", "every"
+            )
         if self.frames is not None and self.frames < self.min_frames:
-            raise MicromotionError(f"--frames {self.frames}: need at least {self.min_frames}")
+            raise ParameterError("frames", f"{self.frames}: need at least {self.min_frames}")
         if self.every is not None and self.every < 1:
-            raise MicromotionError(f"--every {self.every}: must be at least 1")
+            raise ParameterError("every", f"{self.every}: must be at least 1")
         if not math.isfinite(self.start) or self.start < 0:
-            raise MicromotionError(f"--start {self.start}: must be a time ≥ 0 in seconds")
+            raise ParameterError("start", f"{self.start}: must be a time ≥ 0 in seconds")
         if self.end is not None and (not math.isfinite(self.end) or self.end <= self.start):
-            raise MicromotionError(f"--end {self.end}: must be after --start {self.start}")
+            raise ParameterError.worded(
+                "{end} {e}: must be after {start} {s}", "end", "start", e=self.end, s=self.start
+            )
         if self.steps < 1 or self.next_steps < 1:
-            raise MicromotionError("--steps and --next-steps must be at least 1")
+            raise ParameterError.worded(
+                "{steps} and {next_steps} must be at least 1", "steps", "next_steps"
+            )
         if self.smooth < 0:
-            raise MicromotionError(f"smooth {self.smooth}: must be ≥ 0")
+            raise ParameterError("smooth", f"{self.smooth}: must be ≥ 0")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable settings for provenance."""
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What the container says about a video."""
-
-    path: Path
-    fps: float
-    num_frames: int
-    width: int
-    height: int
-
-    @property
-    def duration(self) -> float:
-        """Length in seconds."""
-        return self.num_frames / self.fps
 
 
 @dataclass
@@ -137,37 +127,6 @@ class VideoAnchors:
     info: VideoInfo | None = None
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read a video's frame rate, frame count and size, or fail with a one-line error."""
-    import imageio_ffmpeg
-
-    path = Path(path)
-    if path.is_dir():
-        raise MicromotionError(f"{path}: is a directory, not a video")
-    if not path.is_file():
-        raise MicromotionError(f"{path}: no such file")
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path))
-        meta = next(reader)
-        reader.close()
-        # Counting decodes to a null sink: exact, and much cheaper than decoding to memory.
-        num_frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
-    except (RuntimeError, OSError, StopIteration) as exc:
-        raise MicromotionError(f"{path}: not a readable video ({_first_line(exc)})") from None
-    width, height = meta.get("size", (0, 0))
-    fps = float(meta.get("fps") or 0)
-    if num_frames < 1 or width < 1 or height < 1:
-        raise MicromotionError(f"{path}: the video has no frames")
-    if not math.isfinite(fps) or fps <= 0:
-        fps = 25.0  # containers without a rate (image sequences): only --start/--end use it
-    return VideoInfo(path, fps, int(num_frames), int(width), int(height))
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
-
-
 def pick_frames(info: VideoInfo, config: VideoAnchorConfig) -> list[int]:
     """Indices of the frames to use, in time order."""
     first = math.ceil(config.start * info.fps - 1e-9)
@@ -187,43 +146,6 @@ def pick_frames(info: VideoInfo, config: VideoAnchorConfig) -> list[int]:
     # Evenly spaced, both ends included: the motion's start and end are the frames that
     # matter most for the direction.
     return sorted({round(x) for x in np.linspace(first, last, count)})
-
-
-def read_frames_at(
-    path: str | Path, indices: list[int], *, callback: Callable[[int], None] | None = None
-) -> dict[int, np.ndarray]:
-    """Decode the video once, keeping only the frames at ``indices`` (``uint8 [H, W, 3]``)."""
-    import imageio_ffmpeg
-
-    wanted = set(indices)
-    kept: dict[int, np.ndarray] = {}
-    reader = None
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path))
-        meta = next(reader)
-        width, height = meta["size"]
-        frame_bytes = width * height * 3
-        if frame_bytes * len(wanted) > MAX_DECODED_BYTES:
-            raise MicromotionError(
-                f"{path}: {len(wanted)} frames of {width}x{height} would need "
-                f"{frame_bytes * len(wanted) / 2**30:.1f} GiB; pick fewer with --frames N or a "
-                "larger --every K"
-            )
-        for i, buf in enumerate(reader):
-            if i in wanted:
-                kept[i] = np.frombuffer(buf, np.uint8).reshape(height, width, 3).copy()
-                if callback is not None:
-                    callback(len(kept))
-            if len(kept) == len(wanted):
-                break
-    except (RuntimeError, OSError, StopIteration, ValueError) as exc:
-        raise MicromotionError(f"{path}: cannot decode video ({_first_line(exc)})") from None
-    finally:
-        if reader is not None:
-            reader.close()  # stops the ffmpeg process, also on errors and Ctrl-C
-    if not kept:
-        raise MicromotionError(f"{path}: the video has no frames")
-    return kept
 
 
 def smooth_landmarks(landmarks: np.ndarray, radius: int = 1) -> np.ndarray:
@@ -257,8 +179,6 @@ def align_frames(
     Returns:
         ``({frame index: uint8 [size, size, 3]}, {frame index: why it was skipped})``.
     """
-    from micromotion import faces
-
     faces.check_backend()
     found: dict[int, np.ndarray] = {}
     skipped: dict[int, str] = {}
@@ -273,9 +193,10 @@ def align_frames(
             # Several faces: follow the one nearest the previous frame's, else the largest.
             best = detections[0]
             if previous is not None and len(detections) > 1:
+                last = previous  # not None: a name the key function can rely on
                 best = min(
                     detections,
-                    key=lambda f: float(np.linalg.norm(f.landmarks.mean(0) - previous.mean(0))),
+                    key=lambda f: float(np.linalg.norm(f.landmarks.mean(0) - last.mean(0))),
                 )
             found[i] = best.landmarks
             previous = best.landmarks
@@ -297,7 +218,7 @@ def align_frames(
 def square_frames(
     frames: dict[int, np.ndarray], *, size: int, path: str | Path
 ) -> dict[int, np.ndarray]:
-    """Frames of an already-aligned video (``--no-align``), resized to ``size``."""
+    """Frames of an already-aligned video (``align=False``), resized to ``size``."""
     hint = "with --no-align the video must show FFHQ-aligned face crops"
     return {i: fit_square(frame, size, path=path, hint=hint) for i, frame in frames.items()}
 
@@ -361,7 +282,7 @@ def video_anchors(
         path: The video file (anything ffmpeg reads).
         config: Frame picking and inversion settings.
         align: FFHQ-align each frame (dlib); ``False`` for videos of aligned crops.
-        loss_fn: Inversion loss (see :func:`micromotion.invert.select_loss`).
+        loss_fn: Inversion loss (see :func:`micromotion.pipelines.losses.select_loss`).
         progress: ``progress(stage, done, total)`` for progress bars.
         info: The video's :func:`probe_video` result, when the caller already has it
             (probing counts frames by decoding the whole video).
@@ -373,7 +294,7 @@ def video_anchors(
         MicromotionError: Unreadable or empty video, no face in any frame, or fewer than
             ``config.min_frames`` usable frames.
     """
-    from micromotion.images import to_uint8
+    from micromotion.media.images import to_uint8
 
     config = config or VideoAnchorConfig()
     path = Path(path)

@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from micromotion._version import __version__
-from micromotion.errors import MicromotionError
+from micromotion.cli._common import option_names
+from micromotion.errors import MicromotionError, ParameterError
 
 
 class _Group(click.Group):
@@ -23,6 +24,10 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ParameterError as exc:
+            # The library names its parameters (steps); the user typed options (--steps).
+            click.echo(f"error: {exc.render(option_names(main))}", err=True)
+            sys.exit(1)
         except MicromotionError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)

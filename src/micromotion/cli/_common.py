@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import click
-import torch
-
-from micromotion.errors import MicromotionError
 
 
 def decomposition_options(func: Any) -> Any:
@@ -32,38 +29,13 @@ def decomposition_options(func: Any) -> Any:
     return func
 
 
-def parse_rank(text: str) -> int | str:
-    """Parse ``--rank``: a positive integer or ``auto``."""
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        raise MicromotionError(f"--rank {text!r}: expected an integer or auto") from None
-    if value < 1:
-        raise MicromotionError(f"--rank {text!r}: must be at least 1")
-    return value
+def make_decomposition(rank: str, method: str | None, layers: str | None, name: str | None) -> Any:
+    """The :class:`~micromotion.pipelines.discover.Decomposition` of the shared options."""
+    from micromotion.pipelines.discover import Decomposition, parse_rank
+    from micromotion.subspace.direction import Method
 
-
-def resolve_device(name: str) -> torch.device:
-    """Turn ``auto``/``cpu``/``cuda[:i]`` into a device, with a clear error if unavailable."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MicromotionError(f"--device {name!r}: use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise MicromotionError(f"--device {name}: use auto, cpu, cuda or cuda:N")
-    if not torch.cuda.is_available():
-        raise MicromotionError(f"--device {name}: CUDA is not available on this machine")
-    if device.index is not None and device.index >= torch.cuda.device_count():
-        raise MicromotionError(
-            f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-        )
-    return device
+    chosen = cast("Method | None", method)  # click.Choice admits only the methods
+    return Decomposition(rank=parse_rank(rank), method=chosen, layers=layers, name=name)
 
 
 def device_option(func: Any) -> Any:
@@ -108,3 +80,31 @@ def generator_option(func: Any = None, *, default: str | None = None) -> Any:
         )(f)
 
     return decorate(func) if func is not None else decorate
+
+
+#: Library parameters whose option is spelt differently (the rest match by name).
+_ALIASES = {"truncation_psi": "--truncation", "generator": "--generator", "align": "--no-align"}
+
+
+def option_names(group: click.Group) -> dict[str, str]:
+    """Map library parameter names to this CLI's options: ``steps`` → ``--steps``.
+
+    Every option of every command is found under its Python name and under its long flag
+    spelt as an identifier (``--next-steps`` → ``next_steps``), so a
+    :class:`~micromotion.errors.ParameterError` from any layer can be shown in the user's
+    terms.
+    """
+    names = dict(_ALIASES)
+    todo: list[click.Command] = [group]
+    while todo:
+        command = todo.pop()
+        if isinstance(command, click.Group):
+            todo.extend(command.commands.values())
+        for param in command.params:
+            if not isinstance(param, click.Option):
+                continue
+            flag = max(param.opts, key=len)
+            keys = [param.name or ""] + [o.lstrip("-").replace("-", "_") for o in param.opts]
+            for key in keys:
+                names.setdefault(key, flag)
+    return names

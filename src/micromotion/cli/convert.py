@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from micromotion.checkpoints import read_generator_file, save_generator, save_rosinality
 from micromotion.errors import MicromotionError
+from micromotion.weights.generator import read_generator_file, save_generator, save_rosinality
 
 
 @click.command()

@@ -5,27 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
-import torch
-from tqdm import tqdm
 
-from micromotion._io import provenance, sha256_file
-from micromotion.anchors._output import check_output, write_discovery
-from micromotion.anchors.video import VideoAnchorConfig, probe_video, video_anchors
-from micromotion.checkpoints import load_generator
 from micromotion.cli._common import (
     decomposition_options,
     device_option,
     generator_option,
-    parse_rank,
-    resolve_device,
+    make_decomposition,
 )
-from micromotion.direction import Micromotion
-from micromotion.errors import MicromotionError
-from micromotion.invert import select_loss
-from micromotion.seeds import MAX_SEED
-
-STRIP_TILES = 16  # the preview shows at most this many frames, evenly picked
+from micromotion.cli._progress import Bars
+from micromotion.core.seeds import MAX_SEED
 
 
 @click.command("video")
@@ -84,7 +72,12 @@ def discover_video(
     warm starts, and decomposed by robust PCA. Writes OUT.safetensors, OUT_anchors.npy,
     OUT_strip.png (aligned frames over their reconstructions) and OUT.json.
     """
-    output = check_output(output)
+    from micromotion.anchors.video import VideoAnchorConfig
+    from micromotion.errors import MicromotionError
+    from micromotion.pipelines.discover import discover_video as run
+    from micromotion.pipelines.outputs import check_output
+
+    check_output(output)
     if frames is not None and every is not None:
         raise MicromotionError("give --frames N or --every K, not both")
     config = VideoAnchorConfig(
@@ -96,91 +89,24 @@ def discover_video(
         next_steps=next_steps,
         seed=seed,
     )
-    rank_value = parse_rank(rank)
-    info = probe_video(video)  # a bad video fails before the generator is loaded
-    if not no_align:
-        from micromotion.faces import check_backend
-
-        check_backend()
-    dev = resolve_device(device)
-    G = load_generator(generator_spec, device=dev)
-    if layers is not None:
-        from micromotion.subspace import layer_mask
-
-        layer_mask(layers, G.num_ws)  # a bad --layers fails before the long inversion
-    fingerprint = G.fingerprint()
-    loss_fn, loss_name = select_loss(device=dev, lpips=use_lpips)
-
-    bars: dict[str, tqdm] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=stage, unit="frame", disable=None)
-        bar.update(done - bar.n)
-
-    try:
-        result = video_anchors(
-            G,
+    decomposition = make_decomposition(rank, method, layers, name)
+    with Bars(unit="frame") as bars:
+        found = run(
             video,
+            output=output,
+            generator=generator_spec,
             config=config,
             align=not no_align,
-            loss_fn=loss_fn,
-            progress=progress,
-            info=info,
+            lpips=use_lpips,
+            decomposition=decomposition,
+            device=device,
+            progress=bars,
         )
-    finally:
-        for bar in bars.values():
-            bar.close()
-    for index, reason in result.skipped.items():
-        click.echo(f"skipped frame {index}: {reason}", err=True)
-
-    stem = output.name.removesuffix(".safetensors")
-    meta = {
-        "video": video.name,
-        "video_sha256": sha256_file(video),
-        "frame_indices": result.frame_indices,
-        "fps": info.fps,
-    }
-    mm = Micromotion.from_anchors(
-        result.anchors,
-        rank=rank_value,
-        method=method,
-        layers=layers,
-        name=name or stem,
-        source="video",
-        generator_fingerprint=fingerprint,
-        metadata=meta,
-    )
-    record = provenance(
-        command="discover video",
-        video=str(video),
-        video_sha256=meta["video_sha256"],
-        video_info={"fps": info.fps, "frames": info.num_frames, "size": [info.width, info.height]},
-        frame_indices=result.frame_indices,
-        skipped={str(k): v for k, v in result.skipped.items()},
-        psnr_db=[round(float(v), 3) for v in result.psnr],
-        aligned=not no_align,
-        settings=config.to_dict(),
-        loss=loss_name,
-        rank=rank_value,
-        method=mm.metadata["method"],
-        layers=mm.metadata["layers"],
-        generator=generator_spec,
-        generator_fingerprint=fingerprint,
-    )
-    pick = np.unique(np.linspace(0, len(result.frame_indices) - 1, STRIP_TILES).round())
-    tiles = np.concatenate([result.aligned, result.reconstructions], axis=1)[pick.astype(int)]
-    paths = write_discovery(
-        output,
-        micromotion=mm,
-        anchors=result.anchors,
-        strip_images=tiles,
-        record=record,
-    )
+    for note in found.notes:
+        click.echo(note, err=True)
+    mm, files = found.micromotion, found.files
     click.echo(
-        f"wrote {paths['micromotion']} from {len(result.frame_indices)} frames "
-        f"(PSNR {float(result.psnr.median()):.1f} dB median, |d| = "
-        f"{float(torch.linalg.norm(mm.masked_direction)):.4g}), "
-        f"{paths['anchors'].name}, {paths['strip'].name}, {paths['record'].name}"
+        f"wrote {files['micromotion']} from {mm.num_anchors} frames "
+        f"(PSNR {found.median_psnr:.1f} dB median, |d| = {mm.norm:.4g}), "
+        f"{files['anchors'].name}, {files['strip'].name}, {files['record'].name}"
     )

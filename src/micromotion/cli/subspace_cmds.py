@@ -6,14 +6,8 @@ import json
 from pathlib import Path
 
 import click
-import numpy as np
-import torch
 
-from micromotion._io import load_float_npy
-from micromotion.anchors._output import check_output
-from micromotion.cli._common import decomposition_options, parse_rank
-from micromotion.direction import Micromotion, import_official, load_micromotion
-from micromotion.errors import MicromotionError
+from micromotion.cli._common import decomposition_options, make_decomposition
 
 
 @click.group()
@@ -40,32 +34,20 @@ def discover_latents(
     generator_fingerprint: str | None,
 ) -> None:
     """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
-    output = check_output(output)
-    anchors = load_float_npy(anchors_path, what="anchors")
-    if layers is not None and anchors.ndim == 3:
-        from micromotion.subspace import layer_mask
+    from dataclasses import replace
 
-        layer_mask(layers, anchors.shape[1])  # a bad --layers fails before the decomposition
-    rank_value = parse_rank(rank)
-    try:
-        mm = Micromotion.from_anchors(
-            torch.from_numpy(np.array(anchors, dtype=np.float32)),
-            rank=rank_value,
-            robust=not no_robust,
-            center=center,
-            method=method,
-            layers=layers,
-            name=name or output.name.removesuffix(".safetensors"),
-            source="latents",
-            generator_fingerprint=generator_fingerprint,
-            metadata={"anchors_file": str(anchors_path)},
-        )
-    except MicromotionError as exc:
-        raise MicromotionError(f"{anchors_path}: {exc}") from None
-    mm.save(output)
-    click.echo(
-        f"wrote {output} (|d| = {mm.masked_direction.norm():.4g}, rank {mm.metadata['rank']})"
+    from micromotion.pipelines.discover import discover_latents as run
+
+    decomposition = make_decomposition(rank, method, layers, name)
+    decomposition = replace(decomposition, robust=not no_robust, center=center)
+    found = run(
+        anchors_path,
+        output=output,
+        decomposition=decomposition,
+        generator_fingerprint=generator_fingerprint,
     )
+    mm = found.micromotion
+    click.echo(f"wrote {output} (|d| = {mm.norm:.4g}, rank {mm.metadata['rank']})")
 
 
 @click.command()
@@ -73,6 +55,8 @@ def discover_latents(
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 def info(spec: str, as_json: bool) -> None:
     """Describe a micromotion FILE (or zoo name): metadata, per-layer norms, spectrum."""
+    from micromotion.weights.micromotion import load_micromotion
+
     summary = load_micromotion(spec).summary()
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -109,8 +93,11 @@ def info(spec: str, as_json: bool) -> None:
 @click.option("--name", default=None, help="Name to record (default: from the file name).")
 def import_official_cmd(src: Path, output: Path, name: str | None) -> None:
     """Import one of the paper's pre-computed d_latent files, bit for bit."""
+    from micromotion.errors import MicromotionError
+    from micromotion.weights.micromotion import import_official
+
     if output.suffix != ".safetensors":
         raise MicromotionError(f"{output}: the output must end in .safetensors")
     mm = import_official(src, name=name)
     mm.save(output)
-    click.echo(f"wrote {output} ({mm.name}, |d| = {mm.direction.norm():.4g})")
+    click.echo(f"wrote {output} ({mm.name}, |d| = {mm.norm:.4g})")

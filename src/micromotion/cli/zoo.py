@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from micromotion import zoo as zoo_lib
+from micromotion import hub as zoo_lib
 
 
 @click.group()
@@ -57,7 +57,7 @@ def download_cmd(names: tuple[str, ...], quiet: bool, timeout: float) -> None:
     for entry in entries:
         path = zoo_lib.fetch(entry, progress=not quiet, timeout=timeout)
         if entry.kind == "direction":
-            from micromotion.direction import ensure_converted
+            from micromotion.weights.micromotion import ensure_converted
 
             path = ensure_converted(path, name=entry.name)
         click.echo(str(path))

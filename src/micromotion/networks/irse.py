@@ -20,15 +20,11 @@ the face region ``[35:223, 32:220]`` cropped, average-pooled to 112 px, embedded
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from micromotion._io import require_file
-from micromotion.errors import CheckpointError
 
 #: IR-SE50: units per stage and their widths (ArcFace's 50-layer configuration).
 IRSE50_DEPTHS = (3, 4, 14, 3)
@@ -156,46 +152,6 @@ class IRSE(nn.Module):
 def irse50() -> IRSE:
     """IR-SE50 as StyleCLIP's identity loss builds it (randomly initialised)."""
     return IRSE()
-
-
-def load_irse50(path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> IRSE:
-    """Load ``model_ir_se50.pth`` (a plain state dict) strictly, in eval mode, frozen.
-
-    Raises:
-        CheckpointError: Missing file, not a weights-only state dict, or keys/shapes that are
-            not IR-SE50's (one line naming the file).
-    """
-    p = require_file(path, what="an IR-SE50 weights file", error=CheckpointError)
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling refusals, zip errors, truncation: all one message
-        raise CheckpointError(
-            f"{p}: not a weights-only PyTorch state dict ({type(exc).__name__})"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{p}: not a state dict of tensors")
-    model = irse50()
-    expected = model.state_dict()
-    optional = {k for k in expected if k.endswith("num_batches_tracked")}  # older PyTorch
-    missing = sorted(set(expected) - set(state) - optional)
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
-        raise CheckpointError(f"{p}: not IR-SE50 weights: keys {', '.join(parts)}")
-    for key, value in state.items():
-        if value.shape != expected[key].shape:
-            raise CheckpointError(
-                f"{p}: not IR-SE50 weights: {key} has shape {list(value.shape)}, "
-                f"expected {list(expected[key].shape)}"
-            )
-    model.load_state_dict(state, strict=True)
-    return model.eval().requires_grad_(False).to(device)
 
 
 def face_crop(images: torch.Tensor, *, size: int = 112) -> torch.Tensor:

@@ -20,6 +20,7 @@ Two implementations of the modulated convolution are provided:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -283,6 +284,8 @@ class FullyConnected(nn.Module):
 class MappingNetwork(nn.Module):
     """z → w: 2nd-moment normalisation, then an MLP of leaky-ReLU fully connected layers."""
 
+    w_avg: torch.Tensor  # buffer, registered in __init__
+
     def __init__(self, config: GeneratorConfig) -> None:
         super().__init__()
         self.z_dim = config.z_dim
@@ -332,6 +335,10 @@ class MappingNetwork(nn.Module):
 
 class SynthesisLayer(nn.Module):
     """Modulated 3×3 convolution (optionally ×2 upsampling), noise, bias, leaky ReLU."""
+
+    # Buffers, registered in __init__ (noise_const only when use_noise).
+    noise_const: torch.Tensor
+    fir: torch.Tensor
 
     def __init__(
         self,
@@ -478,13 +485,15 @@ class ToRGB(nn.Module):
 class SynthesisBlock(nn.Module):
     """One resolution of the skip-architecture synthesis network."""
 
+    fir: torch.Tensor  # buffer, registered in __init__
+
     def __init__(
         self, in_channels: int, out_channels: int, *, resolution: int, config: GeneratorConfig
     ) -> None:
         super().__init__()
         self.resolution = resolution
         self.is_first = in_channels == 0
-        common = {
+        common: dict[str, Any] = {
             "w_dim": config.w_dim,
             "resolution": resolution,
             "use_noise": config.use_noise,
@@ -653,10 +662,18 @@ class Generator(nn.Module):
         ``.safetensors`` give the same value. It is computed afresh on every call (a fraction
         of a second for FFHQ), so it is never stale after weights are edited in place.
         """
-        from micromotion.checkpoints import state_dict_fingerprint
-
         return state_dict_fingerprint(self.state_dict())
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        """Load weights (always strictly; see :mod:`micromotion.checkpoints` for formats)."""
+        """Load weights (always strictly; see :mod:`micromotion.weights` for formats)."""
         return super().load_state_dict(state_dict, strict=True, assign=assign)
+
+
+def state_dict_fingerprint(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Return the sha256 over sorted names, dtypes, shapes and little-endian bytes."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        t = state_dict[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{t.dtype}|{list(t.shape)}\n".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,334 @@
+"""Animate a face (step 3): a photo, a code or a seed moved along micromotions, rendered as a clip.
+
+Frame ``i`` of ``frames`` is ``w + (i / (frames − 1)) · Σ strengthₖ · dₖ`` (masked directions).
+For a photo, the face is aligned and inverted first, and the crop, the reconstruction and the
+code are saved beside the clip (``OUT_aligned.png``, ``OUT_recon.png``, ``OUT_latent.npy``);
+the clip's record goes to ``OUT.json`` (``OUT.mp4.json`` for ``OUT.mp4``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from micromotion.core.progress import Progress
+from micromotion.core.provenance import provenance
+from micromotion.errors import ParameterError
+from micromotion.faces import check_backend
+from micromotion.faces.pasteback import PasteBack
+from micromotion.inversion import InversionConfig
+from micromotion.media.images import read_rgb, to_uint8
+from micromotion.media.video_out import check_output_path, open_clip_writer
+from micromotion.networks.sampling import sample_ws
+from micromotion.networks.stylegan2 import Generator, NoiseMode
+from micromotion.pipelines._load import GeneratorSpec, open_generator
+from micromotion.pipelines.latents import read_code
+from micromotion.pipelines.losses import select_loss
+from micromotion.pipelines.outputs import (
+    check_no_clash,
+    photo_outputs,
+    write_npy,
+    write_png,
+    write_record,
+)
+from micromotion.pipelines.photo import FaceCrop, face_crop, inversion_record, run_inversion
+from micromotion.render.codes import clip_codes, loop_indices
+from micromotion.render.frames import render_frames
+from micromotion.subspace.micromotion import Micromotion
+from micromotion.weights.micromotion import load_micromotion
+
+#: The strength of a micromotion when none is given (the paper renders up to 5·d).
+DEFAULT_STRENGTH = 5.0
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """How the clip is rendered.
+
+    Attributes:
+        frames: Frames rendered (the last one reaches the full strength).
+        fps: Frames per second of an MP4 or GIF.
+        layers: Layers the edits move, e.g. ``"0-7"`` (default: each micromotion's own).
+        loop: ``none``, or ``pingpong`` (there and back, the way back replayed from memory).
+        noise_mode: Synthesis noise: ``const`` keeps the texture still.
+        batch_size: Frames per synthesis pass.
+    """
+
+    frames: int = 100
+    fps: float = 30.0
+    layers: str | None = None
+    loop: Literal["none", "pingpong"] = "none"
+    noise_mode: NoiseMode = "const"
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.frames <= 10_000:
+            raise ParameterError("frames", f"{self.frames}: need 2 to 10000 frames")
+        if not math.isfinite(self.fps) or not 1 <= self.fps <= 240:
+            raise ParameterError("fps", f"{self.fps}: must be a number from 1 to 240")
+        if self.batch_size < 1:
+            raise ParameterError("batch_size", f"{self.batch_size}: must be at least 1")
+        loop_indices(2, self.loop)  # an unknown loop is refused here, before any work
+
+
+@dataclass(frozen=True)
+class PhotoSettings:
+    """How a photo becomes the start code.
+
+    Attributes:
+        steps: Projector steps.
+        align: Detect and FFHQ-align the face (``False``: the photo is an aligned crop).
+        face: Which face (0 = largest) when the photo shows several.
+        paste_back: Frames show the whole photo with the moving face blended in.
+        lpips: LPIPS-VGG loss (``None``: when its weights are cached).
+    """
+
+    steps: int = 500
+    align: bool = True
+    face: int | None = None
+    paste_back: bool = False
+    lpips: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not self.align and self.paste_back:
+            raise ParameterError.worded(
+                "{paste_back} needs alignment; it cannot be combined with {align}=False",
+                "paste_back",
+                "align",
+            )
+        if not self.align and self.face is not None:
+            raise ParameterError.worded(
+                "{face} needs alignment; it cannot be combined with {align}=False", "face", "align"
+            )
+
+
+@dataclass(frozen=True)
+class Animation:
+    """What :func:`animate` wrote.
+
+    Attributes:
+        output: The clip.
+        record_path: Its provenance record.
+        total_frames: Frames in the clip (a ping-pong loop plays most of them twice).
+        record: The provenance.
+        photo_files: For a photo: ``aligned``, ``recon``, ``latent`` → path.
+        psnr: For a photo: the reconstruction's PSNR in dB.
+        loss: For a photo: the inversion loss used.
+    """
+
+    output: Path
+    record_path: Path
+    total_frames: int
+    record: dict[str, Any]
+    photo_files: dict[str, Path] | None = None
+    psnr: float | None = None
+    loss: str | None = None
+
+
+def animate(
+    micromotions: Sequence[str | os.PathLike[str] | Micromotion],
+    *,
+    output: str | os.PathLike[str],
+    strengths: Sequence[float] | None = None,
+    generator: GeneratorSpec = "ffhq",
+    image: str | os.PathLike[str] | None = None,
+    latent: str | os.PathLike[str] | None = None,
+    index: int | None = None,
+    seed: int | None = None,
+    truncation_psi: float = 0.7,
+    clip: ClipSettings | None = None,
+    photo: PhotoSettings | None = None,
+    device: str | torch.device = "auto",
+    progress: Progress | None = None,
+) -> Animation:
+    """Animate one face along ``micromotions`` and write the clip (``.mp4``, ``.gif``, ``.png``).
+
+    Args:
+        micromotions: Files, zoo names (``smile``) or loaded micromotions; their edits add up.
+        output: The clip: ``.mp4`` (H.264), ``.gif`` or ``.png`` (a strip of frames).
+        strengths: One strength per micromotion, or one for all (default
+            :data:`DEFAULT_STRENGTH`).
+        generator: A checkpoint file, a zoo name (default ``ffhq``), or a loaded generator.
+        image: Start from this photo (aligned and inverted first).
+        latent: Start from this W+ code (``.npy``).
+        index: Row of ``latent`` when it holds several codes.
+        seed: Start from the face of this seed.
+        truncation_psi: Truncation of the seed's face.
+        clip: How the clip is rendered.
+        photo: How the photo becomes a code.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        progress: Progress reporting (``invert`` per step, ``render`` per frame).
+
+    Returns:
+        The files written and the record.
+    """
+    # Step 0 — check inputs: everything that can be wrong fails before a network loads.
+    clip = clip or ClipSettings()
+    photo = photo or PhotoSettings()
+    specs = list(micromotions)
+    if not specs:
+        raise ParameterError("micromotions", "is empty: give a file or a zoo name such as smile")
+    if sum(x is not None for x in (image, latent, seed)) != 1:
+        raise ParameterError.worded(
+            "give exactly one of {image} PHOTO, {latent} W.npy or {seed} N",
+            "image",
+            "latent",
+            "seed",
+        )
+    values = _strengths(strengths, len(specs))
+    out = check_output_path(Path(output))
+    photo_path = None if image is None else Path(image)
+    if photo_path is not None:
+        read_rgb(photo_path)  # an unreadable photo fails before any download
+        check_no_clash([out, *photo_outputs(out).values()], [photo_path])
+        if photo.align:
+            check_backend()
+    loaded = [s if isinstance(s, Micromotion) else load_micromotion(s) for s in specs]
+    if clip.layers is not None:
+        loaded = [mm.with_layers(clip.layers) for mm in loaded]
+    G, spec = open_generator(generator, device)
+    fingerprint = G.fingerprint()  # a full hash of the weights: once, not per micromotion
+    for mm in loaded:
+        mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=fingerprint)
+
+    # The start code: a photo's inversion, a saved code, or a sampled face.
+    paster = None
+    inverted: dict[str, Any] = {}
+    if photo_path is not None:
+        w, start, found, inverted = _invert_photo(
+            G, photo_path, out, photo, spec, fingerprint, progress
+        )
+        if photo.paste_back:
+            assert found.aligned is not None  # align=True (checked above)
+            paster = PasteBack(found.photo, found.aligned, G.img_resolution)
+    elif latent is not None:
+        w = read_code(Path(latent), index, num_ws=G.num_ws, w_dim=G.w_dim)
+        start = {"latent": str(latent), "index": index}
+    else:
+        assert seed is not None
+        w = sample_ws(G, [seed], truncation_psi=truncation_psi)[0].cpu()
+        start = {"seed": seed, "truncation_psi": truncation_psi}
+
+    # Step 3 — transfer and render: w + t·Σ s·d, frame by frame.
+    codes = clip_codes(w, list(zip(loaded, values, strict=True)), frames=clip.frames)
+    record = provenance(
+        command="apply",
+        micromotions=[
+            {
+                "spec": str(s) if not isinstance(s, Micromotion) else mm.name,
+                "name": mm.name,
+                "strength": v,
+                "layers": mm.metadata.get("layers"),
+                "source": mm.metadata.get("source"),
+            }
+            for s, mm, v in zip(specs, loaded, values, strict=True)
+        ],
+        generator=spec,
+        generator_fingerprint=fingerprint,
+        start=start,
+        frames=clip.frames,
+        fps=clip.fps,
+        loop=clip.loop,
+        noise_mode=clip.noise_mode,
+        paste_back=None
+        if paster is None
+        else {"photo_size": list(paster.photo.shape[1::-1]), "box": [int(v) for v in paster.box]},
+        formula="w + (i/(frames-1)) * sum(strength * masked direction)",
+    )
+    total = len(loop_indices(clip.frames, clip.loop))
+    rendered = 0
+
+    def count(n: int) -> None:
+        nonlocal rendered
+        rendered += n
+        if progress is not None:
+            progress("render", rendered, clip.frames, "")
+
+    with open_clip_writer(
+        out, fps=clip.fps, total_frames=total, comment=json.dumps(record)
+    ) as sink:
+        for batch in render_frames(
+            G,
+            codes,
+            loop=clip.loop,
+            batch_size=clip.batch_size,
+            noise_mode=clip.noise_mode,
+            callback=count,
+        ):
+            sink.write(paster(batch) if paster is not None else batch)
+    record_path = write_record(out.with_name(out.name + ".json"), record)
+    return Animation(out, record_path, total, record, **inverted)
+
+
+def _strengths(strengths: Sequence[float] | None, count: int) -> list[float]:
+    """One finite, float32-sized strength per micromotion."""
+    given = list(strengths or [])
+    if len(given) > 1 and len(given) != count:
+        raise ParameterError.worded(
+            "{n} {strengths} values for {count} micromotions",
+            "strengths",
+            n=len(given),
+            count=count,
+        )
+    for value in given:
+        if not math.isfinite(value):
+            raise ParameterError("strengths", f"{value}: must be a finite number")
+    if len(given) == 1:
+        return given * count
+    return given or [DEFAULT_STRENGTH] * count
+
+
+def _invert_photo(
+    G: Generator,
+    image: Path,
+    output: Path,
+    settings: PhotoSettings,
+    spec: str,
+    fingerprint: str,
+    progress: Progress | None,
+) -> tuple[torch.Tensor, dict[str, Any], FaceCrop, dict[str, Any]]:
+    """Align and invert the photo; save the crop, reconstruction and code beside ``output``."""
+    found = face_crop(image, resolution=G.img_resolution, align=settings.align, face=settings.face)
+    crop, geometry = found.image, found.record
+    loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=settings.lpips)
+    config = InversionConfig(steps=settings.steps)
+    result, distances = run_inversion(
+        G, [crop], config=config, loss_fn=loss_fn, loss_name=loss_name, progress=progress
+    )
+    paths = photo_outputs(output)
+    record = inversion_record(
+        "apply (inversion)",
+        image,
+        index=0,
+        result=result,
+        lpips=distances[0],
+        geometry=geometry,
+        config=config,
+        loss_name=loss_name,
+        generator_spec=spec,
+        fingerprint=fingerprint,
+        files={k: p.name for k, p in paths.items()},
+    )
+    write_png(paths["aligned"], crop, record)
+    write_png(paths["recon"], to_uint8(result.images)[0], record)
+    write_npy(paths["latent"], result.ws[0].float().numpy())
+    start = {
+        "image": str(image),
+        "image_sha256": record["image_sha256"],
+        "psnr_db": record["psnr_db"],
+        "lpips": record["lpips"],
+        "loss": loss_name,
+        "inversion": config.to_dict(),
+        "photo": asdict(settings),
+        "face": geometry,
+        "latent": paths["latent"].name,
+    }
+    summary = {"photo_files": paths, "psnr": float(result.psnr[0]), "loss": loss_name}
+    return result.ws[0], start, found, summary

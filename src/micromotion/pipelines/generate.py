@@ -1,0 +1,92 @@
+"""Sample faces: one PNG per seed, the W+ codes, and a provenance record."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from micromotion.core.progress import Progress
+from micromotion.core.provenance import provenance
+from micromotion.networks.sampling import sample_ws
+from micromotion.networks.stylegan2 import NoiseMode
+from micromotion.pipelines._load import GeneratorSpec, open_generator
+from micromotion.pipelines.outputs import check_outdir, write_npy, write_png, write_record
+from micromotion.render.frames import render_frames
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What :func:`generate` wrote: the image file names (in seed order) and the record."""
+
+    outdir: Path
+    images: list[str]
+    record: dict[str, Any]
+
+
+def generate(
+    seeds: Sequence[int],
+    *,
+    outdir: str | os.PathLike[str],
+    generator: GeneratorSpec,
+    truncation_psi: float = 0.7,
+    noise_mode: NoiseMode = "const",
+    batch_size: int = 4,
+    device: str | torch.device = "auto",
+    progress: Progress | None = None,
+) -> Generated:
+    """Render the face of each seed: ``seedNNNN.png``, ``latents.npy`` and ``generate.json``.
+
+    Args:
+        seeds: The seeds (see :func:`micromotion.core.seeds.parse_seeds`); each draws its
+            ``z`` on the CPU, so a seed gives the same face on any device.
+        outdir: Where the files go (created if need be).
+        generator: A checkpoint file, a zoo name, or a loaded generator.
+        truncation_psi: Truncation toward the average face.
+        noise_mode: ``const`` (the checkpoint's noise maps), ``random`` or ``none``.
+        batch_size: Faces rendered together.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        progress: Progress reporting (``generate``, per image).
+
+    Returns:
+        The names written and the record.
+    """
+    seed_list = list(seeds)
+    out = check_outdir(Path(outdir))
+    G, spec = open_generator(generator, device)
+    ws = sample_ws(G, seed_list, truncation_psi=truncation_psi)  # [N, num_ws, w_dim]
+    record = provenance(
+        command="generate",
+        generator=spec,
+        generator_fingerprint=G.fingerprint(),
+        generator_config=G.config.to_dict(),
+        generator_source=G.source,
+        seeds=seed_list,
+        truncation_psi=truncation_psi,
+        noise_mode=noise_mode,
+        latents="latents.npy",
+        latents_shape=list(ws.shape),
+    )
+    files: list[str] = []
+    # Each batch is written as soon as it is rendered, so memory does not grow with the seeds.
+    batches = render_frames(
+        G,
+        ws,
+        batch_size=batch_size,
+        noise_mode=noise_mode,
+        callback=None
+        if progress is None
+        else lambda n: progress("generate", len(files) + n, len(seed_list), ""),
+    )
+    for image in (image for batch in batches for image in batch):
+        seed = seed_list[len(files)]
+        name = f"seed{seed:04d}.png"
+        write_png(out / name, image, {**record, "seed": seed, "row": len(files)})
+        files.append(name)
+    write_npy(out / "latents.npy", ws.float().cpu().numpy())
+    write_record(out / "generate.json", {**record, "images": files})
+    return Generated(out, files, record)

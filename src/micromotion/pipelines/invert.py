@@ -1,0 +1,166 @@
+"""Invert photos: each face aligned, inverted into W+, and saved with its reconstruction.
+
+For ``photo.jpg`` in ``outdir``: ``photo.npy`` (the code ``[num_ws, w_dim]``, usable to animate
+the face later), ``photo_aligned.png`` (the crop that was inverted, when aligned),
+``photo_recon.png`` (what the code renders), ``photo_noise.safetensors`` (with
+``optimize_noise``) and ``photo.json`` (the provenance: settings, PSNR, LPIPS distance, the
+alignment transform back to the photo).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from micromotion.core.io import atomic_path
+from micromotion.core.progress import Progress
+from micromotion.errors import MicromotionError, ParameterError
+from micromotion.faces import check_backend
+from micromotion.inversion import InversionConfig
+from micromotion.media.images import to_uint8
+from micromotion.pipelines._load import GeneratorSpec, open_generator
+from micromotion.pipelines.losses import select_loss
+from micromotion.pipelines.outputs import check_outdir, write_npy, write_png, write_record
+from micromotion.pipelines.photo import face_crop, inversion_record, run_inversion
+
+
+@dataclass(frozen=True)
+class InvertedPhoto:
+    """One photo that was inverted.
+
+    Attributes:
+        image: The photo.
+        code: Where its code was written (``.npy``).
+        psnr: Reconstruction PSNR in dB.
+        lpips: Final LPIPS distance, when LPIPS was the loss.
+        record: The provenance written beside it.
+    """
+
+    image: Path
+    code: Path
+    psnr: float
+    lpips: float | None
+    record: dict[str, Any]
+
+
+@dataclass
+class InvertReport:
+    """What :func:`invert_photos` did: the photos inverted and the ones that failed."""
+
+    done: list[InvertedPhoto] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    total: int = 0
+
+
+def invert_photos(
+    images: Sequence[str | os.PathLike[str]],
+    *,
+    outdir: str | os.PathLike[str],
+    generator: GeneratorSpec,
+    config: InversionConfig | None = None,
+    align: bool = True,
+    face: int | None = None,
+    lpips: bool | None = None,
+    batch_size: int = 4,
+    device: str | torch.device = "auto",
+    progress: Progress | None = None,
+) -> InvertReport:
+    """Align and invert each photo into W+, writing the code, crop, reconstruction and record.
+
+    A photo that cannot be read or has no usable face is recorded in the report's
+    ``failures`` and the others go on; the caller decides what that means.
+
+    Args:
+        images: Photos (or FFHQ-aligned square crops with ``align=False``).
+        outdir: Where the files go (created if need be).
+        generator: A checkpoint file, a zoo name, or a loaded generator.
+        config: Projector settings (default: :class:`~micromotion.inversion.InversionConfig`).
+        align: Detect and FFHQ-align each face first.
+        face: Which face (0 = largest) when a photo shows several.
+        lpips: LPIPS-VGG loss: ``True`` requires it, ``False`` uses pixels, ``None`` uses it
+            when its weights are cached (see :func:`~micromotion.pipelines.losses.select_loss`).
+        batch_size: Photos inverted together.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (ignored for a loaded generator).
+        progress: Progress reporting (``align`` per photo, ``invert`` per step).
+
+    Returns:
+        The photos done and the failures.
+    """
+    paths = [Path(p) for p in images]
+    config = config or InversionConfig()
+    if not align and face is not None:
+        raise ParameterError.worded(
+            "{face} needs alignment; it cannot be combined with {align}=False", "face", "align"
+        )
+    if batch_size < 1:
+        raise ParameterError("batch_size", f"{batch_size}: must be at least 1")
+    stems = [p.stem for p in paths]
+    dupes = sorted({s for s in stems if stems.count(s) > 1})
+    if dupes:
+        raise MicromotionError(f"several inputs share the name {dupes[0]!r}; outputs would clash")
+    out = check_outdir(Path(outdir))
+    if align:
+        check_backend()  # dlib missing: say so before loading anything
+    G, spec = open_generator(generator, device)
+    fingerprint = G.fingerprint()  # a full hash of the weights: once, not per image
+    loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
+
+    report = InvertReport(total=len(paths))
+    loaded = []
+    for done, path in enumerate(paths, start=1):
+        try:
+            found = face_crop(path, resolution=G.img_resolution, align=align, face=face)
+        except MicromotionError as exc:
+            report.failures.append(str(exc))
+        else:
+            loaded.append((path, found.image, found.record))
+        if progress is not None:
+            progress("align", done, len(paths), path.name)
+    for start in range(0, len(loaded), batch_size):
+        batch = loaded[start : start + batch_size]
+        result, distances = run_inversion(
+            G,
+            [crop for _, crop, _ in batch],
+            config=config,
+            loss_fn=loss_fn,
+            loss_name=loss_name,
+            progress=progress,
+            stage="invert " + ", ".join(p.name for p, *_ in batch),
+        )
+        recon = to_uint8(result.images)
+        for i, (path, crop, geometry) in enumerate(batch):
+            record = inversion_record(
+                "invert",
+                path,
+                index=i,
+                result=result,
+                lpips=distances[i],
+                geometry=geometry,
+                config=config,
+                loss_name=loss_name,
+                generator_spec=spec,
+                fingerprint=fingerprint,
+                latent=f"{path.stem}.npy",
+                latent_shape=[G.num_ws, G.w_dim],
+            )
+            code = write_npy(out / f"{path.stem}.npy", result.ws[i].float().numpy())
+            if geometry["aligned"]:
+                write_png(
+                    out / f"{path.stem}_aligned.png", crop, {**record, "what": "aligned input"}
+                )
+            write_png(out / f"{path.stem}_recon.png", recon[i], record)
+            if result.noise:
+                from safetensors.torch import save_file
+
+                with atomic_path(out / f"{path.stem}_noise.safetensors") as tmp:
+                    save_file({k: v[i].contiguous() for k, v in result.noise.items()}, str(tmp))
+            write_record(out / f"{path.stem}.json", record)
+            report.done.append(
+                InvertedPhoto(path, code, float(result.psnr[i]), distances[i], record)
+            )
+    return report

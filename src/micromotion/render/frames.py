@@ -1,0 +1,51 @@
+"""Step 3 — render the codes of a clip in batches, as uint8 frames."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+
+from micromotion.media.images import to_uint8
+from micromotion.networks.stylegan2 import Generator, NoiseMode
+from micromotion.render.codes import loop_indices
+
+
+def render_frames(
+    G: Generator,
+    codes: torch.Tensor,
+    *,
+    loop: str = "none",
+    batch_size: int = 8,
+    noise_mode: NoiseMode = "const",
+    callback: Callable[[int], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """Render codes ``[T, num_ws, w_dim]`` and yield uint8 frame batches ``[B, R, R, 3]``.
+
+    Each code is rendered once; with ``loop="pingpong"`` the frames are replayed in reverse
+    from memory instead of being rendered again.
+
+    Args:
+        G: The generator.
+        codes: One W+ code per frame.
+        loop: ``none`` or ``pingpong``.
+        batch_size: Frames per synthesis pass.
+        noise_mode: Noise of the synthesis network (``const`` keeps the texture still).
+        callback: Called with the number of frames rendered after each batch.
+    """
+    order = loop_indices(codes.shape[0], loop)
+    keep: list[np.ndarray] = []
+    device = G.w_avg.device
+    with torch.inference_mode():
+        for start in range(0, codes.shape[0], batch_size):
+            batch = codes[start : start + batch_size].to(device)
+            frames = to_uint8(G.synthesis(batch, noise_mode=noise_mode))
+            if loop != "none":
+                keep.extend(frames)
+            if callback is not None:
+                callback(frames.shape[0])
+            yield frames
+    tail = order[codes.shape[0] :]
+    for start in range(0, len(tail), batch_size):
+        yield np.stack([keep[i] for i in tail[start : start + batch_size]])
