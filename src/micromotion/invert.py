@@ -4,24 +4,7 @@ Use :mod:`micromotion.inversion` (the projector) and :mod:`micromotion.pipelines
 (``select_loss``) instead; this module only re-exports them.
 """
 
-from micromotion.inversion import (
-    PIXEL_LOSS_NAME,
-    InversionConfig,
-    InversionResult,
-    invert,
-    lr_ramp,
-    multiscale_pixel_loss,
-    psnr,
-)
+from micromotion.inversion import InversionConfig, InversionResult, invert, psnr
 from micromotion.pipelines.losses import select_loss
 
-__all__ = [
-    "PIXEL_LOSS_NAME",
-    "InversionConfig",
-    "InversionResult",
-    "invert",
-    "lr_ramp",
-    "multiscale_pixel_loss",
-    "psnr",
-    "select_loss",
-]
+__all__ = ["InversionConfig", "InversionResult", "invert", "psnr", "select_loss"]

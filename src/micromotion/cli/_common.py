@@ -60,6 +60,28 @@ def truncation_option(func: Any) -> Any:
     )(func)
 
 
+def inversion_options(*, steps_help: str | None = None, lpips_help: str) -> Any:
+    """``--steps`` (projector steps, 500) and ``--lpips/--no-lpips``, shared by every inverter."""
+
+    def decorate(func: Any) -> Any:
+        func = click.option("--lpips/--no-lpips", "use_lpips", default=None, help=lpips_help)(func)
+        return click.option(
+            "--steps", type=click.IntRange(1), default=500, show_default=True, help=steps_help
+        )(func)
+
+    return decorate
+
+
+def no_align_option(help_text: str) -> Any:
+    """``--no-align``: the input shows FFHQ-aligned face crops already."""
+    return click.option("--no-align", is_flag=True, help=help_text)
+
+
+def face_option(help_text: str = "Which face (0 = largest).") -> Any:
+    """``--face N``: which face of a photo with several."""
+    return click.option("--face", type=click.IntRange(0), default=None, help=help_text)
+
+
 DEFAULT_GENERATOR = "ffhq"
 """The generator ``apply`` uses when none is named: the paper's FFHQ 1024 px StyleGAN2."""
 

@@ -10,7 +10,10 @@ import click
 from micromotion.cli._common import (
     DEFAULT_GENERATOR,
     device_option,
+    face_option,
     generator_option,
+    inversion_options,
+    no_align_option,
     truncation_option,
 )
 from micromotion.cli._progress import Bars
@@ -57,25 +60,16 @@ from micromotion.core.seeds import MAX_SEED
     show_default=True,
 )
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
-@click.option(
-    "--steps",
-    type=click.IntRange(1),
-    default=500,
-    show_default=True,
-    help="Inversion steps for --image.",
+@inversion_options(
+    steps_help="Inversion steps for --image.",
+    lpips_help="Invert --image with LPIPS-VGG  [default: when its weights are cached]",
 )
-@click.option("--face", type=click.IntRange(0), default=None, help="Which face of --image.")
-@click.option("--no-align", is_flag=True, help="--image is an FFHQ-aligned crop already.")
+@face_option("Which face of --image.")
+@no_align_option("--image is an FFHQ-aligned crop already.")
 @click.option(
     "--paste-back",
     is_flag=True,
     help="Frames show the whole --image photo with the moving face blended in.",
-)
-@click.option(
-    "--lpips/--no-lpips",
-    "use_lpips",
-    default=None,
-    help="Invert --image with LPIPS-VGG  [default: when its weights are cached]",
 )
 @click.option(
     "-o", "--output", required=True, type=click.Path(path_type=Path), help=".mp4/.gif/.png"

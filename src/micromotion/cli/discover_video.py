@@ -10,7 +10,9 @@ from micromotion.cli._common import (
     decomposition_options,
     device_option,
     generator_option,
+    inversion_options,
     make_decomposition,
+    no_align_option,
 )
 from micromotion.cli._progress import Bars
 from micromotion.core.seeds import MAX_SEED
@@ -29,8 +31,8 @@ from micromotion.core.seeds import MAX_SEED
 @click.option("--every", type=click.IntRange(1), default=None, help="Use every K-th frame.")
 @click.option("--start", type=click.FloatRange(0), default=0.0, show_default=True, help="s")
 @click.option("--end", type=click.FloatRange(0), default=None, help="Last time used (s).")
-@click.option("--no-align", is_flag=True, help="The video shows FFHQ-aligned crops already.")
-@click.option("--steps", type=click.IntRange(1), default=500, show_default=True)
+@no_align_option("The video shows FFHQ-aligned crops already.")
+@inversion_options(lpips_help="Invert with LPIPS-VGG  [default: when its weights are cached]")
 @click.option(
     "--next-steps",
     type=click.IntRange(1),
@@ -39,12 +41,6 @@ from micromotion.core.seeds import MAX_SEED
     help="Steps for each warm-started frame.",
 )
 @decomposition_options
-@click.option(
-    "--lpips/--no-lpips",
-    "use_lpips",
-    default=None,
-    help="Invert with LPIPS-VGG  [default: when its weights are cached]",
-)
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @device_option
 def discover_video(

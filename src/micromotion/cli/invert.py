@@ -7,7 +7,13 @@ from typing import Literal
 
 import click
 
-from micromotion.cli._common import device_option, generator_option
+from micromotion.cli._common import (
+    device_option,
+    face_option,
+    generator_option,
+    inversion_options,
+    no_align_option,
+)
 from micromotion.cli._progress import Bars
 from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import MicromotionError
@@ -17,17 +23,13 @@ from micromotion.errors import MicromotionError
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @generator_option
 @click.option("-o", "--outdir", required=True, type=click.Path(path_type=Path))
-@click.option("--steps", type=click.IntRange(1), default=500, show_default=True)
+@inversion_options(
+    lpips_help="LPIPS-VGG loss  [default: when its weights are cached, else pixel loss]"
+)
 @click.option("--space", type=click.Choice(["w+", "w"]), default="w+", show_default=True)
 @click.option("--optimize-noise", is_flag=True, help="Also fit per-image noise maps.")
-@click.option("--no-align", is_flag=True, help="The images are already FFHQ-aligned crops.")
-@click.option("--face", type=click.IntRange(0), default=None, help="Which face (0 = largest).")
-@click.option(
-    "--lpips/--no-lpips",
-    "use_lpips",
-    default=None,
-    help="LPIPS-VGG loss  [default: when its weights are cached, else pixel loss]",
-)
+@no_align_option("The images are already FFHQ-aligned crops.")
+@face_option()
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @device_option
