@@ -14,10 +14,6 @@ Progress = Callable[[str, int, int, str], None]
 """``progress(stage, done, total, note)``."""
 
 
-def no_progress(stage: str, done: int, total: int, note: str = "") -> None:
-    """A :data:`Progress` that reports nothing."""
-
-
 def stage_callback(
     progress: Progress | None, stage: str, total: int
 ) -> Callable[[int, float], None] | None:

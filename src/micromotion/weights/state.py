@@ -35,11 +35,6 @@ from micromotion.errors import CheckpointError
 
 _MAX_LISTED = 3  # keys named in a message; the rest are counted
 
-#: Magic numbers of the two torch.save layouts: a zip archive, or (before PyTorch 1.6) a
-#: pickle whose first object is torch's magic number.
-_ZIP_MAGIC = b"PK\x03\x04"
-_LEGACY_MAGIC = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19"
-
 
 def load_torch_file(
     path: str | os.PathLike[str],
@@ -82,13 +77,6 @@ def load_torch_file(
         text = str(exc).strip()
         detail = text.splitlines()[0][:160] if text else type(exc).__name__
         raise CheckpointError(_damaged(p, detail)) from None
-
-
-def is_torch_file(path: str | os.PathLike[str]) -> bool:
-    """True if the file starts like a ``torch.save`` file (either layout)."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    return head.startswith(_ZIP_MAGIC) or (head[:1] == b"\x80" and _LEGACY_MAGIC in head)
 
 
 def _damaged(path: Path, detail: str) -> str:
