@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+import dataclasses
+from typing import Any, TypeVar
 
 import click
+
+T = TypeVar("T")
 
 
 def decomposition_options(func: Any) -> Any:
@@ -29,13 +32,17 @@ def decomposition_options(func: Any) -> Any:
     return func
 
 
-def make_decomposition(rank: str, method: str | None, layers: str | None, name: str | None) -> Any:
-    """The :class:`~micromotion.pipelines.discover.Decomposition` of the shared options."""
-    from micromotion.pipelines.discover import Decomposition, parse_rank
-    from micromotion.subspace.direction import Method
+def make_decomposition(options: dict[str, Any], **values: Any) -> Any:
+    """The :class:`~micromotion.pipelines.discover.Decomposition` of the shared options.
 
-    chosen = cast("Method | None", method)  # click.Choice admits only the methods
-    return Decomposition(rank=parse_rank(rank), method=chosen, layers=layers, name=name)
+    Args:
+        options: The command's options; ``rank``, ``method``, ``layers`` and ``name`` are
+            removed from it.
+        **values: Further fields (``robust``, ``center``).
+    """
+    from micromotion.pipelines.discover import Decomposition, parse_rank
+
+    return settings_from(Decomposition, options, rank=parse_rank(options.pop("rank")), **values)
 
 
 def device_option(func: Any) -> Any:
@@ -53,6 +60,7 @@ def truncation_option(func: Any) -> Any:
     """The ``--truncation`` option (psi toward the average face)."""
     return click.option(
         "--truncation",
+        "truncation_psi",
         type=click.FloatRange(0.0, 2.0),
         default=0.7,
         show_default=True,
@@ -64,7 +72,7 @@ def inversion_options(*, steps_help: str | None = None, lpips_help: str) -> Any:
     """``--steps`` (projector steps, 500) and ``--lpips/--no-lpips``, shared by every inverter."""
 
     def decorate(func: Any) -> Any:
-        func = click.option("--lpips/--no-lpips", "use_lpips", default=None, help=lpips_help)(func)
+        func = click.option("--lpips/--no-lpips", "lpips", default=None, help=lpips_help)(func)
         return click.option(
             "--steps", type=click.IntRange(1), default=500, show_default=True, help=steps_help
         )(func)
@@ -92,7 +100,7 @@ def generator_option(func: Any = None, *, default: str | None = None) -> Any:
     def decorate(f: Any) -> Any:
         return click.option(
             "--generator",
-            "generator_spec",
+            "generator",
             required=default is None,
             default=default,
             show_default=default is not None,
@@ -105,7 +113,7 @@ def generator_option(func: Any = None, *, default: str | None = None) -> Any:
 
 
 #: Library parameters whose option is spelt differently (the rest match by name).
-_ALIASES = {"truncation_psi": "--truncation", "generator": "--generator", "align": "--no-align"}
+_ALIASES = {"align": "--no-align"}
 
 
 def option_names(group: click.Group) -> dict[str, str]:
@@ -130,3 +138,19 @@ def option_names(group: click.Group) -> dict[str, str]:
             for key in keys:
                 names.setdefault(key, flag)
     return names
+
+
+def settings_from(cls: type[T], options: dict[str, Any], **values: Any) -> T:
+    """Build the settings dataclass ``cls`` from the options named as its fields.
+
+    The options used are removed from ``options``, so what is left can pass on to the pipeline
+    by name. ``values`` set fields whose option is spelt differently or needs parsing.
+
+    Args:
+        cls: A dataclass such as :class:`~micromotion.inversion.InversionConfig`.
+        options: The command's options by parameter name; used ones are removed.
+        **values: Fields given directly; they win over options of the same name.
+    """
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    picked = {k: options.pop(k) for k in list(options) if k in names}
+    return cls(**{**picked, **values})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any, TypeVar
 
 from tqdm import tqdm
+
+T = TypeVar("T")
 
 
 class Bars:
@@ -39,3 +43,19 @@ class Bars:
         for bar in self._bars.values():
             bar.close()
         self._bars.clear()
+
+
+def run_job(
+    job: Callable[..., T], /, *args: Any, unit: str = "it", bars: bool = True, **kwargs: Any
+) -> T:
+    """Call a pipeline with tqdm bars as its ``progress`` callback; every bar is closed after.
+
+    Args:
+        job: The pipeline function.
+        *args: Its positional arguments.
+        unit: What the bars count (``"frame"``, ``"step"``).
+        bars: ``False`` runs the job without bars (``progress=None``).
+        **kwargs: Its keyword arguments.
+    """
+    with Bars(unit=unit) as progress:
+        return job(*args, progress=progress if bars else None, **kwargs)

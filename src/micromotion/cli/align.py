@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from micromotion.cli._progress import Bars
+from micromotion.cli._progress import run_job
 from micromotion.faces import MIN_FACE
 
 
@@ -48,17 +48,18 @@ def align(
     from micromotion.errors import MicromotionError
     from micromotion.pipelines.align import align_photos
 
-    with Bars(unit="image") as bars:
-        report = align_photos(
-            images,
-            outdir=outdir,
-            size=size,
-            face=face,
-            all_faces=all_faces,
-            min_face=min_face,
-            cnn_fallback=not no_cnn,
-            progress=bars if len(images) > 1 else None,
-        )
+    report = run_job(
+        align_photos,
+        images,
+        unit="image",
+        bars=len(images) > 1,
+        outdir=outdir,
+        size=size,
+        face=face,
+        all_faces=all_faces,
+        min_face=min_face,
+        cnn_fallback=not no_cnn,
+    )
     for done in report.done:
         click.echo(f"{done.image.name}: face {done.face_index} ({done.detector}) -> {done.output}")
     for message in report.failures:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import click
 
@@ -14,9 +14,10 @@ from micromotion.cli._common import (
     generator_option,
     inversion_options,
     no_align_option,
+    settings_from,
     truncation_option,
 )
-from micromotion.cli._progress import Bars
+from micromotion.cli._progress import run_job
 from micromotion.core.seeds import MAX_SEED
 
 
@@ -78,26 +79,11 @@ from micromotion.core.seeds import MAX_SEED
 def apply(
     micromotions: tuple[str, ...],
     extra: tuple[str, ...],
-    strengths: tuple[float, ...],
-    generator_spec: str,
     image: Path | None,
-    latent: Path | None,
-    index: int | None,
-    seed: int | None,
-    truncation: float,
-    frames: int,
-    fps: float,
-    layers: str | None,
-    loop: Literal["none", "pingpong"],
-    noise_mode: Literal["const", "random", "none"],
-    batch_size: int,
-    steps: int,
     face: int | None,
     no_align: bool,
     paste_back: bool,
-    use_lpips: bool | None,
-    output: Path,
-    device: str,
+    **job: Any,
 ) -> None:
     """Animate a face along MICROMOTION(s): frame i is w + (i/(frames-1))·Σ strength·d.
 
@@ -119,33 +105,10 @@ def apply(
         )
     if no_align and face is not None:
         raise MicromotionError("--face needs alignment; it cannot be combined with --no-align")
-    clip = ClipSettings(
-        frames=frames,
-        fps=fps,
-        layers=layers,
-        loop=loop,
-        noise_mode=noise_mode,
-        batch_size=batch_size,
-    )
-    photo = PhotoSettings(
-        steps=steps, align=not no_align, face=face, paste_back=paste_back, lpips=use_lpips
-    )
-    with Bars(unit="frame") as bars:
-        done = animate(
-            specs,
-            output=output,
-            strengths=strengths,
-            generator=generator_spec,
-            image=image,
-            latent=latent,
-            index=index,
-            seed=seed,
-            truncation_psi=truncation,
-            clip=clip,
-            photo=photo,
-            device=device,
-            progress=bars,
-        )
+    clip = settings_from(ClipSettings, job)
+    photo = settings_from(PhotoSettings, job, align=not no_align, face=face, paste_back=paste_back)
+    # The other options are the pipeline's parameters, by name.
+    done = run_job(animate, specs, unit="frame", image=image, clip=clip, photo=photo, **job)
     if done.photo_files is not None and image is not None:
         names = ", ".join(p.name for p in done.photo_files.values())
         click.echo(

@@ -8,6 +8,7 @@ end, exactly as a user would run it with ``ViT-B-32-quickgelu:/path/to/weights.b
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,9 +18,10 @@ from micromotion.cli._common import (
     device_option,
     generator_option,
     make_decomposition,
+    settings_from,
     truncation_option,
 )
-from micromotion.cli._progress import Bars
+from micromotion.cli._progress import run_job
 from micromotion.core.seeds import MAX_SEED
 from micromotion.weights.clip import DEFAULT_CLIP
 
@@ -34,7 +36,6 @@ from micromotion.weights.clip import DEFAULT_CLIP
 @generator_option
 @click.option(
     "--clip",
-    "clip_spec",
     default=DEFAULT_CLIP,
     show_default=True,
     metavar="MODEL:WEIGHTS",
@@ -93,29 +94,7 @@ from micromotion.weights.clip import DEFAULT_CLIP
     metavar="OUT.safetensors",
 )
 @device_option
-def discover_text(
-    template: str,
-    generator_spec: str,
-    clip_spec: str,
-    seed: int | None,
-    latent: Path | None,
-    index: int | None,
-    truncation: float,
-    degrees: str,
-    steps: int,
-    lr: float,
-    l2_lambda: float,
-    id_lambda: float,
-    id_weights: Path | None,
-    clip_normalize: bool,
-    rank: str,
-    method: str | None,
-    layers: str | None,
-    name: str | None,
-    batch_size: int | None,
-    output: Path,
-    device: str,
-) -> None:
+def discover_text(seed: int | None, degrees: str, **job: Any) -> None:
     """Optimise one face toward TEMPLATE at each degree (CLIP), then decode the micromotion.
 
     Writes OUT.safetensors, OUT_anchors.npy, OUT_strip.png and OUT.json.
@@ -124,34 +103,13 @@ def discover_text(
     from micromotion.errors import MicromotionError
     from micromotion.pipelines.discover import discover_text as run
 
-    if latent is not None and seed is not None:
+    if job["latent"] is not None and seed is not None:
         raise MicromotionError("give --seed N or --latent W.npy, not both")
-    config = TextAnchorConfig(
-        template=template,
-        degrees=parse_degrees(degrees),
-        steps=steps,
-        lr=lr,
-        l2_lambda=l2_lambda,
-        id_lambda=id_lambda,
-        truncation_psi=truncation,
-        seed=1 if seed is None else seed,
-        clip_normalize=clip_normalize,
-        batch_size=batch_size,
-    )
-    decomposition = make_decomposition(rank, method, layers, name)
-    with Bars(unit="step") as bars:
-        found = run(
-            output=output,
-            generator=generator_spec,
-            config=config,
-            clip=clip_spec,
-            latent=latent,
-            index=index,
-            id_weights=id_weights,
-            decomposition=decomposition,
-            device=device,
-            progress=bars,
-        )
+    seed = 1 if seed is None else seed
+    config = settings_from(TextAnchorConfig, job, degrees=parse_degrees(degrees), seed=seed)
+    decomposition = make_decomposition(job)
+    # The other options are the pipeline's parameters, by name.
+    found = run_job(run, unit="step", config=config, decomposition=decomposition, **job)
     for note in found.notes:
         click.echo(f"note: {note}", err=True)
     mm, files = found.micromotion, found.files

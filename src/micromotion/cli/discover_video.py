@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,8 +14,9 @@ from micromotion.cli._common import (
     inversion_options,
     make_decomposition,
     no_align_option,
+    settings_from,
 )
-from micromotion.cli._progress import Bars
+from micromotion.cli._progress import run_job
 from micromotion.core.seeds import MAX_SEED
 
 
@@ -45,22 +47,10 @@ from micromotion.core.seeds import MAX_SEED
 @device_option
 def discover_video(
     video: Path,
-    generator_spec: str,
-    output: Path,
     frames: int | None,
     every: int | None,
-    start: float,
-    end: float | None,
     no_align: bool,
-    steps: int,
-    next_steps: int,
-    rank: str,
-    method: str | None,
-    layers: str | None,
-    name: str | None,
-    use_lpips: bool | None,
-    seed: int,
-    device: str,
+    **job: Any,
 ) -> None:
     """Decode a micromotion from CLIP, a video of one face performing it.
 
@@ -73,31 +63,22 @@ def discover_video(
     from micromotion.pipelines.discover import discover_video as run
     from micromotion.pipelines.outputs import check_output
 
-    check_output(output)
+    check_output(job["output"])
     if frames is not None and every is not None:
         raise MicromotionError("give --frames N or --every K, not both")
-    config = VideoAnchorConfig(
-        frames=None if every is not None else (frames or 16),
-        every=every,
-        start=start,
-        end=end,
-        steps=steps,
-        next_steps=next_steps,
-        seed=seed,
+    frames = None if every is not None else (frames or 16)
+    config = settings_from(VideoAnchorConfig, job, frames=frames, every=every)
+    decomposition = make_decomposition(job)
+    # The other options are the pipeline's parameters, by name.
+    found = run_job(
+        run,
+        video,
+        unit="frame",
+        config=config,
+        align=not no_align,
+        decomposition=decomposition,
+        **job,
     )
-    decomposition = make_decomposition(rank, method, layers, name)
-    with Bars(unit="frame") as bars:
-        found = run(
-            video,
-            output=output,
-            generator=generator_spec,
-            config=config,
-            align=not no_align,
-            lpips=use_lpips,
-            decomposition=decomposition,
-            device=device,
-            progress=bars,
-        )
     for note in found.notes:
         click.echo(note, err=True)
     mm, files = found.micromotion, found.files

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 import click
 
 from micromotion.cli._common import device_option, generator_option, truncation_option
-from micromotion.cli._progress import Bars
+from micromotion.cli._progress import run_job
 
 
 @click.command()
@@ -27,29 +27,11 @@ from micromotion.cli._progress import Bars
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--outdir", required=True, type=click.Path(path_type=Path))
 @device_option
-def generate(
-    generator_spec: str,
-    seeds: str,
-    truncation: float,
-    noise_mode: Literal["const", "random", "none"],
-    batch_size: int,
-    outdir: Path,
-    device: str,
-) -> None:
+def generate(seeds: str, **job: Any) -> None:
     """Generate faces from seeds: DIR/seedNNNN.png, DIR/latents.npy and DIR/generate.json."""
     from micromotion.core.seeds import parse_seeds
     from micromotion.pipelines.generate import generate as run
 
-    seed_list = parse_seeds(seeds)
-    with Bars(unit="img") as bars:
-        done = run(
-            seed_list,
-            outdir=outdir,
-            generator=generator_spec,
-            truncation_psi=truncation,
-            noise_mode=noise_mode,
-            batch_size=batch_size,
-            device=device,
-            progress=bars,
-        )
-    click.echo(f"wrote {len(done.images)} images, latents.npy and generate.json to {outdir}")
+    # The other options are the pipeline's parameters, by name.
+    done = run_job(run, parse_seeds(seeds), unit="img", **job)
+    click.echo(f"wrote {len(done.images)} images, latents.npy and generate.json to {job['outdir']}")

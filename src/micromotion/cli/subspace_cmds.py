@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,21 +26,14 @@ def discover() -> None:
 def discover_latents(
     anchors_path: Path,
     output: Path,
-    rank: str,
-    method: str | None,
-    layers: str | None,
-    name: str | None,
     no_robust: bool,
-    center: bool,
     generator_fingerprint: str | None,
+    **options: Any,
 ) -> None:
     """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
-    from dataclasses import replace
-
     from micromotion.pipelines.discover import discover_latents as run
 
-    decomposition = make_decomposition(rank, method, layers, name)
-    decomposition = replace(decomposition, robust=not no_robust, center=center)
+    decomposition = make_decomposition(options, robust=not no_robust)
     found = run(
         anchors_path,
         output=output,

@@ -9,9 +9,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from micromotion.errors import MicromotionError
+
+#: A file name: text or any path-like object.
+StrPath: TypeAlias = str | os.PathLike[str]
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -232,15 +232,7 @@ class Micromotion:
             else layer_mask(layers, self.num_ws)
         )
         meta = {**self.metadata, "layers": layers_text(mask)}
-        return Micromotion(
-            direction=self.direction,
-            mask=mask,
-            metadata=meta,
-            basis=self.basis,
-            singular_values=self.singular_values,
-            denoised_anchors=self.denoised_anchors,
-            anchors=self.anchors,
-        )
+        return replace(self, mask=mask, metadata=meta)  # the tensors are shared, not copied
 
     # ------------------------------------------------------------------ editing
 

@@ -20,24 +20,26 @@ file may be hostile.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import zipfile
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 
-from micromotion.core.io import require_file
+from micromotion.core.io import StrPath, require_file
 from micromotion.errors import CheckpointError
 
 _MAX_LISTED = 3  # keys named in a message; the rest are counted
 
+#: Names of state-dict entries.
+Keys: TypeAlias = Collection[str]
+
 
 def load_torch_file(
-    path: str | os.PathLike[str],
+    path: StrPath,
     *,
     what: str,
     safe_globals: Iterable[Any] = (),
@@ -86,7 +88,7 @@ def _damaged(path: Path, detail: str) -> str:
     )
 
 
-def as_state_dict(obj: Any, path: str | os.PathLike[str], *, what: str) -> dict[str, torch.Tensor]:
+def as_state_dict(obj: Any, path: StrPath, *, what: str) -> dict[str, torch.Tensor]:
     """Check that a loaded object is a flat ``{name: tensor}`` dict and return it.
 
     Raises:
@@ -105,12 +107,7 @@ def as_state_dict(obj: Any, path: str | os.PathLike[str], *, what: str) -> dict[
 
 
 def check_keys(
-    expected: Collection[str],
-    got: Collection[str],
-    path: str | os.PathLike[str],
-    problem: str,
-    *,
-    optional: Collection[str] = (),
+    expected: Keys, got: Keys, path: StrPath, problem: str, *, optional: Keys = ()
 ) -> None:
     """Strict key matching; the differences are listed in the one-line error.
 
@@ -135,10 +132,10 @@ def check_keys(
 def check_state_dict(
     state: Mapping[str, torch.Tensor],
     expected: Mapping[str, torch.Tensor],
-    path: str | os.PathLike[str],
+    path: StrPath,
     *,
     problem: str,
-    optional: Collection[str] = (),
+    optional: Keys = (),
 ) -> None:
     """Exactly the expected keys and shapes, floating-point and finite values, or one line.
 
@@ -146,8 +143,8 @@ def check_state_dict(
         state: The tensors read from the file.
         expected: A module's ``state_dict()`` (only names and shapes are used).
         path: The file, for the message.
-        problem: What a key mismatch means (``"not LPIPS v0.1 VGG linear weights"``).
-        optional: Expected keys that may be absent.
+        problem: As for :func:`check_keys` (``"not LPIPS v0.1 VGG linear weights"``).
+        optional: As for :func:`check_keys`.
 
     Raises:
         CheckpointError: On the first problem found.
@@ -165,7 +162,7 @@ def check_state_dict(
             check_tensor_values(value, name, path)
 
 
-def check_tensor_values(value: torch.Tensor, name: str, path: str | os.PathLike[str]) -> None:
+def check_tensor_values(value: torch.Tensor, name: str, path: StrPath) -> None:
     """A floating-point tensor with finite values, or a one-line :class:`CheckpointError`."""
     if not value.is_floating_point():
         raise CheckpointError(f"{path}: tensor {name} is {_dtype(value)}, not floating point")
