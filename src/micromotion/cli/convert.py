@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from micromotion.core.outputs import check_writes
 from micromotion.errors import MicromotionError
 from micromotion.weights.generator import read_generator_file, save_generator, save_rosinality
 
@@ -29,8 +30,7 @@ def convert(src: Path, dst: Path, target: str | None) -> None:
             target = "rosinality"
         else:
             raise MicromotionError(f"{dst}: use a .safetensors or .pt suffix, or pass --to")
-    if dst.resolve() == src.resolve():
-        raise MicromotionError(f"{dst}: refusing to overwrite the input file")
+    check_writes({"converted": dst}, reads=[src])
     G = read_generator_file(src)
     if target == "safetensors":
         save_generator(G, dst, extra={"converted_from": str(src)})

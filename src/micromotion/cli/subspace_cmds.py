@@ -87,11 +87,13 @@ def info(spec: str, as_json: bool) -> None:
 @click.option("--name", default=None, help="Name to record (default: from the file name).")
 def import_official_cmd(src: Path, output: Path, name: str | None) -> None:
     """Import one of the paper's pre-computed d_latent files, bit for bit."""
+    from micromotion.core.outputs import check_writes
     from micromotion.errors import MicromotionError
     from micromotion.weights.micromotion import import_official
 
     if output.suffix != ".safetensors":
         raise MicromotionError(f"{output}: the output must end in .safetensors")
+    check_writes({"micromotion": output}, reads=[src])
     mm = import_official(src, name=name)
     mm.save(output)
     click.echo(f"wrote {output} ({mm.name}, |d| = {mm.norm:.4g})")

@@ -54,6 +54,7 @@ def open_clip_writer(
     fps: float,
     total_frames: int,
     comment: str = "",
+    suffix: str | None = None,
 ) -> Iterator[FrameSink]:
     """Open a sink for a clip; the file appears at ``path`` only if the block succeeds.
 
@@ -63,25 +64,44 @@ def open_clip_writer(
         fps: Frames per second (MP4, GIF).
         total_frames: How many frames will be written (the strip needs it up front).
         comment: Text stored in the file's metadata (provenance JSON).
+        suffix: The format (``.mp4``...) when ``path`` is a temporary file of an
+            :class:`~micromotion.core.outputs.OutputSet`: then it is written in place and the
+            set renames it; by default the format is ``path``'s suffix and the write atomic.
 
     Yields:
         A sink whose ``write`` takes ``[B, H, W, 3]`` uint8 batches.
     """
-    path = check_output_path(path)
-    suffix = path.suffix.lower()
-    with atomic_path(path) as tmp:
-        if suffix == ".mp4":
-            sink: _Sink = _Mp4Sink(tmp, fps=fps, comment=comment)
-        elif suffix == ".gif":
-            sink = _GifSink(tmp, fps=fps, comment=comment)
-        else:
-            sink = _StripSink(tmp, total_frames=total_frames, comment=comment)
-        try:
+    if suffix is None:
+        path = check_output_path(path)
+        with (
+            atomic_path(path) as tmp,
+            _open_sink(tmp, path.suffix, fps, total_frames, comment) as sink,
+        ):
             yield sink
-            sink.close()
-        except BaseException:
-            sink.abort()
-            raise
+    else:
+        with _open_sink(Path(path), suffix, fps, total_frames, comment) as sink:
+            yield sink
+
+
+@contextlib.contextmanager
+def _open_sink(
+    tmp: Path, suffix: str, fps: float, total_frames: int, comment: str
+) -> Iterator[FrameSink]:
+    suffix = suffix.lower()
+    if suffix not in VIDEO_SUFFIXES:
+        raise MicromotionError(f"{tmp}: output must end in .mp4, .gif or .png")
+    if suffix == ".mp4":
+        sink: _Sink = _Mp4Sink(tmp, fps=fps, comment=comment)
+    elif suffix == ".gif":
+        sink = _GifSink(tmp, fps=fps, comment=comment)
+    else:
+        sink = _StripSink(tmp, total_frames=total_frames, comment=comment)
+    try:
+        yield sink
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
 
 
 class _Sink:

@@ -13,12 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from micromotion.core.io import sha256_file
+from micromotion.core.outputs import check_writes
 from micromotion.core.progress import Progress
 from micromotion.core.provenance import provenance
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import MIN_FACE, align_image, check_backend
 from micromotion.media.images import read_rgb
-from micromotion.pipelines.outputs import check_outdir, write_png, write_record
+from micromotion.pipelines.outputs import (
+    OutputSet,
+    check_outdir,
+    lock_dir,
+    save_png_record,
+    save_record,
+)
 
 
 @dataclass(frozen=True)
@@ -55,13 +62,13 @@ def _check_outputs(images: Sequence[Path], outdir: Path, all_faces: bool) -> Non
                     f"input {stem!r} would clash with a face of {match.group(1)!r}; rename it"
                 )
     check_outdir(outdir)
-    inputs = {p.resolve() for p in images}
-    for stem in stems:
-        for name in (f"{stem}.png", f"{stem}.json"):
-            if (outdir / name).resolve() in inputs:
-                raise MicromotionError(
-                    f"{outdir / name}: is an input and would be overwritten; choose another -o"
-                )
+    for path in images:
+        check_writes(_face_files(outdir, path, 0, all_faces), reads=images)
+
+
+def _face_files(outdir: Path, photo: Path, index: int, all_faces: bool) -> dict[str, Path]:
+    stem = f"{photo.stem}_face{index}" if all_faces else photo.stem
+    return {"crop": outdir / f"{stem}.png", "record": outdir / f"{stem}.json"}
 
 
 def align_photos(
@@ -99,7 +106,20 @@ def align_photos(
         raise ParameterError.worded("give {face} N or {all_faces}, not both", "face", "all_faces")
     _check_outputs(paths, out, all_faces)
     check_backend()  # a missing dlib is one error, not one failure per image
+    with lock_dir(out):
+        return _align(paths, out, size, face, all_faces, min_face, cnn_fallback, progress)
 
+
+def _align(
+    paths: list[Path],
+    out: Path,
+    size: int,
+    face: int | None,
+    all_faces: bool,
+    min_face: int,
+    cnn_fallback: bool,
+    progress: Progress | None,
+) -> AlignReport:
     report = AlignReport(total=len(paths))
     for done, path in enumerate(paths, start=1):
         try:
@@ -125,7 +145,6 @@ def align_photos(
                 progress("align", done, len(paths), path.name)
         digest = sha256_file(path)
         for result in aligned:
-            stem = f"{path.stem}_face{result.index}" if all_faces else path.stem
             det = result.face
             assert det is not None  # align_image always records the detection
             assert result.index is not None
@@ -147,7 +166,9 @@ def align_photos(
                 min_face=min_face,
                 method="FFHQ recipe (NVlabs ffhq-dataset recreate_aligned_images)",
             )
-            crop = write_png(out / f"{stem}.png", result.image, record)
-            write_record(out / f"{stem}.json", record)
-            report.done.append(AlignedPhoto(path, result.index, det.detector, crop))
+            files = OutputSet(_face_files(out, path, result.index, all_faces), reads=paths)
+            with files:  # the crop and its record appear together
+                save_png_record(files.path("crop"), result.image, record)
+                save_record(files.path("record"), record)
+            report.done.append(AlignedPhoto(path, result.index, det.detector, files.files["crop"]))
     return report

@@ -32,11 +32,11 @@ from micromotion.pipelines._load import GeneratorSpec, open_generator
 from micromotion.pipelines.latents import read_code
 from micromotion.pipelines.losses import select_loss
 from micromotion.pipelines.outputs import (
-    check_no_clash,
+    OutputSet,
     photo_outputs,
-    write_npy,
-    write_png,
-    write_record,
+    save_npy,
+    save_png_record,
+    save_record,
 )
 from micromotion.pipelines.photo import FaceCrop, face_crop, inversion_record, run_inversion
 from micromotion.render.codes import clip_codes, loop_indices
@@ -185,11 +185,35 @@ def animate(
     values = _strengths(strengths, len(specs))
     out = check_output_path(Path(output))
     photo_path = None if image is None else Path(image)
+    files = {"clip": out, "record": out.with_name(out.name + ".json")}
+    if photo_path is not None:
+        files |= photo_outputs(out)
+    outputs = OutputSet(files, reads=[image, latent, generator, *specs])
     if photo_path is not None:
         read_rgb(photo_path)  # an unreadable photo fails before any download
-        check_no_clash([out, *photo_outputs(out).values()], [photo_path])
         if photo.align:
             check_backend()
+    with outputs:  # every file of the result appears at the end, or none
+        return _animate(specs, values, outputs, generator, photo_path, latent, index, seed,
+                        truncation_psi, clip, photo, device, progress)  # fmt: skip
+
+
+def _animate(
+    specs: list[str | os.PathLike[str] | Micromotion],
+    values: list[float],
+    outputs: OutputSet,
+    generator: GeneratorSpec,
+    photo_path: Path | None,
+    latent: str | os.PathLike[str] | None,
+    index: int | None,
+    seed: int | None,
+    truncation_psi: float,
+    clip: ClipSettings,
+    photo: PhotoSettings,
+    device: str | torch.device,
+    progress: Progress | None,
+) -> Animation:
+    out = outputs.files["clip"]
     loaded = [s if isinstance(s, Micromotion) else load_micromotion(s) for s in specs]
     if clip.layers is not None:
         loaded = [mm.with_layers(clip.layers) for mm in loaded]
@@ -203,7 +227,7 @@ def animate(
     inverted: dict[str, Any] = {}
     if photo_path is not None:
         w, start, found, inverted = _invert_photo(
-            G, photo_path, out, photo, spec, fingerprint, progress
+            G, photo_path, outputs, photo, spec, fingerprint, progress
         )
         if photo.paste_back:
             assert found.aligned is not None  # align=True (checked above)
@@ -252,7 +276,11 @@ def animate(
             progress("render", rendered, clip.frames, "")
 
     with open_clip_writer(
-        out, fps=clip.fps, total_frames=total, comment=json.dumps(record)
+        outputs.path("clip"),
+        fps=clip.fps,
+        total_frames=total,
+        comment=json.dumps(record),
+        suffix=out.suffix,
     ) as sink:
         for batch in render_frames(
             G,
@@ -263,8 +291,8 @@ def animate(
             callback=count,
         ):
             sink.write(paster(batch) if paster is not None else batch)
-    record_path = write_record(out.with_name(out.name + ".json"), record)
-    return Animation(out, record_path, total, record, **inverted)
+    save_record(outputs.path("record"), record)
+    return Animation(out, outputs.files["record"], total, record, **inverted)
 
 
 def _strengths(strengths: Sequence[float] | None, count: int) -> list[float]:
@@ -288,7 +316,7 @@ def _strengths(strengths: Sequence[float] | None, count: int) -> list[float]:
 def _invert_photo(
     G: Generator,
     image: Path,
-    output: Path,
+    outputs: OutputSet,
     settings: PhotoSettings,
     spec: str,
     fingerprint: str,
@@ -302,7 +330,7 @@ def _invert_photo(
     result, distances = run_inversion(
         G, [crop], config=config, loss_fn=loss_fn, loss_name=loss_name, progress=progress
     )
-    paths = photo_outputs(output)
+    paths = {role: outputs.files[role] for role in ("aligned", "recon", "latent")}
     record = inversion_record(
         "apply (inversion)",
         image,
@@ -316,9 +344,9 @@ def _invert_photo(
         fingerprint=fingerprint,
         files={k: p.name for k, p in paths.items()},
     )
-    write_png(paths["aligned"], crop, record)
-    write_png(paths["recon"], to_uint8(result.images)[0], record)
-    write_npy(paths["latent"], result.ws[0].float().numpy())
+    save_png_record(outputs.path("aligned"), crop, record)
+    save_png_record(outputs.path("recon"), to_uint8(result.images)[0], record)
+    save_npy(outputs.path("latent"), result.ws[0].float().numpy())
     start = {
         "image": str(image),
         "image_sha256": record["image_sha256"],

@@ -34,7 +34,12 @@ from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import GeneratorSpec, open_generator
 from micromotion.pipelines.latents import read_code
 from micromotion.pipelines.losses import select_loss
-from micromotion.pipelines.outputs import check_output, write_discovery
+from micromotion.pipelines.outputs import (
+    OutputSet,
+    check_output,
+    discovery_outputs,
+    write_discovery,
+)
 from micromotion.subspace.direction import Method
 from micromotion.subspace.layers import layer_mask
 from micromotion.subspace.micromotion import Micromotion
@@ -159,7 +164,9 @@ def discover_text(
         The micromotion, its files and record.
     """
     # Step 0 — check inputs: everything the user can get wrong fails before a network loads.
-    out = check_output(Path(output))
+    clip_files = clip.split(":", 1) if isinstance(clip, str) else []
+    outputs = discovery_outputs(Path(output), reads=[latent, id_weights, generator, *clip_files])
+    out = outputs.files["micromotion"]
     config = config or TextAnchorConfig()
     decomposition = decomposition or Decomposition()
     prompts = format_prompts(config.template, config.degrees)
@@ -252,7 +259,7 @@ def discover_text(
         clip_loss_final=[round(float(v), 6) for v in result.clip_loss],
     )
     files = write_discovery(
-        out, micromotion=mm, anchors=result.anchors, strip_images=result.images, record=record
+        outputs, micromotion=mm, anchors=result.anchors, strip_images=result.images, record=record
     )
     return Discovery(mm, files, record, result.anchors, tuple(notes))
 
@@ -289,7 +296,8 @@ def discover_video(
         The micromotion, its files and record; ``notes`` lists skipped frames.
     """
     # Step 0 — check inputs before the generator is loaded.
-    out = check_output(Path(output))
+    outputs = discovery_outputs(Path(output), reads=[video, generator])
+    out = outputs.files["micromotion"]
     video = Path(video)
     config = config or VideoAnchorConfig()
     decomposition = decomposition or Decomposition()
@@ -343,7 +351,7 @@ def discover_video(
     pick = np.unique(np.linspace(0, len(result.frame_indices) - 1, STRIP_TILES).round())
     tiles = np.concatenate([result.aligned, result.reconstructions], axis=1)[pick.astype(int)]
     files = write_discovery(
-        out, micromotion=mm, anchors=result.anchors, strip_images=tiles, record=record
+        outputs, micromotion=mm, anchors=result.anchors, strip_images=tiles, record=record
     )
     return Discovery(mm, files, record, result.anchors, notes, psnr=result.psnr)
 
@@ -360,6 +368,7 @@ def discover_latents(
     Writes the micromotion file alone (the anchors are already on disk).
     """
     out = check_output(Path(output))
+    outputs = OutputSet({"micromotion": out}, reads=[anchors])
     decomposition = decomposition or Decomposition()
     path = Path(anchors)
     array = load_float_npy(path, what="anchors")
@@ -376,7 +385,8 @@ def discover_latents(
         )
     except MicromotionError as exc:
         raise MicromotionError(f"{path}: {exc}") from None
-    mm.save(out)
+    with outputs:
+        mm.save(outputs.path("micromotion"))
     return Discovery(mm, {"micromotion": out}, dict(mm.metadata), codes)
 
 

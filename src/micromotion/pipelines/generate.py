@@ -15,7 +15,14 @@ from micromotion.core.provenance import provenance
 from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import NoiseMode
 from micromotion.pipelines._load import GeneratorSpec, open_generator
-from micromotion.pipelines.outputs import check_outdir, write_npy, write_png, write_record
+from micromotion.pipelines.outputs import (
+    OutputSet,
+    check_outdir,
+    lock_dir,
+    save_npy,
+    save_png_record,
+    save_record,
+)
 from micromotion.render.frames import render_frames
 
 
@@ -57,6 +64,27 @@ def generate(
     """
     seed_list = list(seeds)
     out = check_outdir(Path(outdir))
+    names = [f"seed{seed:04d}.png" for seed in seed_list]
+    paths = {name: out / name for name in names}
+    paths |= {"latents": out / "latents.npy", "record": out / "generate.json"}
+    outputs = OutputSet(paths, reads=[generator])
+    with lock_dir(out), outputs:
+        return _generate(
+            seed_list, outputs, generator, truncation_psi, noise_mode, batch_size, device, progress
+        )
+
+
+def _generate(
+    seed_list: list[int],
+    outputs: OutputSet,
+    generator: GeneratorSpec,
+    truncation_psi: float,
+    noise_mode: NoiseMode,
+    batch_size: int,
+    device: str | torch.device,
+    progress: Progress | None,
+) -> Generated:
+    out = outputs.files["record"].parent
     G, spec = open_generator(generator, device)
     ws = sample_ws(G, seed_list, truncation_psi=truncation_psi)  # [N, num_ws, w_dim]
     record = provenance(
@@ -85,8 +113,9 @@ def generate(
     for image in (image for batch in batches for image in batch):
         seed = seed_list[len(files)]
         name = f"seed{seed:04d}.png"
-        write_png(out / name, image, {**record, "seed": seed, "row": len(files)})
+        save_png_record(outputs.path(name), image, {**record, "seed": seed, "row": len(files)})
         files.append(name)
-    write_npy(out / "latents.npy", ws.float().cpu().numpy())
-    write_record(out / "generate.json", {**record, "images": files})
+    save_npy(outputs.path("latents"), ws.float().cpu().numpy())
+    save_record(outputs.path("record"), {**record, "images": files})
+    # The files appear together when the caller's `with outputs` block ends.
     return Generated(out, files, record)

@@ -17,7 +17,6 @@ from typing import Any
 
 import torch
 
-from micromotion.core.io import atomic_path
 from micromotion.core.progress import Progress
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import check_backend
@@ -25,7 +24,14 @@ from micromotion.inversion import InversionConfig
 from micromotion.media.images import to_uint8
 from micromotion.pipelines._load import GeneratorSpec, open_generator
 from micromotion.pipelines.losses import select_loss
-from micromotion.pipelines.outputs import check_outdir, write_npy, write_png, write_record
+from micromotion.pipelines.outputs import (
+    OutputSet,
+    check_outdir,
+    lock_dir,
+    save_npy,
+    save_png_record,
+    save_record,
+)
 from micromotion.pipelines.photo import face_crop, inversion_record, run_inversion
 
 
@@ -104,8 +110,40 @@ def invert_photos(
     if dupes:
         raise MicromotionError(f"several inputs share the name {dupes[0]!r}; outputs would clash")
     out = check_outdir(Path(outdir))
+    # Each photo's files are one result, checked now against every input.
+    sets = {
+        path: OutputSet(_photo_files(out, path.stem, align, config), reads=[*paths, generator])
+        for path in paths
+    }
     if align:
         check_backend()  # dlib missing: say so before loading anything
+    with lock_dir(out):
+        return _invert(
+            paths, sets, generator, config, align, face, lpips, batch_size, device, progress
+        )
+
+
+def _photo_files(out: Path, stem: str, align: bool, config: InversionConfig) -> dict[str, Path]:
+    files = {"code": out / f"{stem}.npy", "recon": out / f"{stem}_recon.png"}
+    if align:
+        files["aligned"] = out / f"{stem}_aligned.png"
+    if config.optimize_noise:
+        files["noise"] = out / f"{stem}_noise.safetensors"
+    return {**files, "record": out / f"{stem}.json"}
+
+
+def _invert(
+    paths: list[Path],
+    sets: dict[Path, OutputSet],
+    generator: GeneratorSpec,
+    config: InversionConfig,
+    align: bool,
+    face: int | None,
+    lpips: bool | None,
+    batch_size: int,
+    device: str | torch.device,
+    progress: Progress | None,
+) -> InvertReport:
     G, spec = open_generator(generator, device)
     fingerprint = G.fingerprint()  # a full hash of the weights: once, not per image
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
@@ -148,18 +186,19 @@ def invert_photos(
                 latent=f"{path.stem}.npy",
                 latent_shape=[G.num_ws, G.w_dim],
             )
-            code = write_npy(out / f"{path.stem}.npy", result.ws[i].float().numpy())
-            if geometry["aligned"]:
-                write_png(
-                    out / f"{path.stem}_aligned.png", crop, {**record, "what": "aligned input"}
-                )
-            write_png(out / f"{path.stem}_recon.png", recon[i], record)
-            if result.noise:
-                from safetensors.torch import save_file
+            with sets[path] as files:  # all of this photo's files, or none
+                save_npy(files.path("code"), result.ws[i].float().numpy())
+                if geometry["aligned"]:
+                    aligned = {**record, "what": "aligned input"}
+                    save_png_record(files.path("aligned"), crop, aligned)
+                save_png_record(files.path("recon"), recon[i], record)
+                if result.noise:
+                    from safetensors.torch import save_file
 
-                with atomic_path(out / f"{path.stem}_noise.safetensors") as tmp:
-                    save_file({k: v[i].contiguous() for k, v in result.noise.items()}, str(tmp))
-            write_record(out / f"{path.stem}.json", record)
+                    noise = {k: v[i].contiguous() for k, v in result.noise.items()}
+                    save_file(noise, str(files.path("noise")))
+                save_record(files.path("record"), record)
+            code = sets[path].files["code"]
             report.done.append(
                 InvertedPhoto(path, code, float(result.psnr[i]), distances[i], record)
             )

@@ -1,19 +1,24 @@
 """Everything the pipelines write goes through here: output checks, file sets, atomic writes.
 
-* :func:`check_output` / :func:`output_paths` / :func:`write_discovery` — what the
-  ``discover`` pipelines write for ``NAME.safetensors``: the micromotion file itself,
-  ``NAME_anchors.npy`` (the anchor codes ``[n, num_ws, w_dim]``), ``NAME_strip.png`` (the
-  anchors side by side, with the record embedded) and ``NAME.json`` (the provenance record),
-  all written to temporary files first and renamed into place only once every file is complete.
+Every result is an :class:`~micromotion.core.outputs.OutputSet`, made before the work starts:
+each path it will write is checked against each file the run reads (a clash is an error, not
+a lost input) and against directories and unwritable places; the files are written to
+temporary files and appear together, or not at all.
+
+* :func:`check_output` / :func:`output_paths` / :func:`discovery_outputs` /
+  :func:`write_discovery` — what the ``discover`` pipelines write for ``NAME.safetensors``:
+  the micromotion file itself, ``NAME_anchors.npy`` (the anchor codes
+  ``[n, num_ws, w_dim]``), ``NAME_strip.png`` (the anchors side by side, with the record
+  embedded) and ``NAME.json`` (the provenance record).
 * :func:`photo_outputs` — the crop, reconstruction and code that animating a photo leaves
-  beside its clip; :func:`check_no_clash` refuses a run that would overwrite one of its inputs.
-* :func:`check_outdir`, :func:`write_npy`, :func:`write_png`, :func:`write_record` — the
-  other writers, each atomic (:func:`micromotion.core.io.atomic_path`).
+  beside its clip.
+* :func:`check_outdir` and :func:`lock_dir` — an output directory, held by one run at a time.
+* :func:`save_npy`, :func:`save_png_record`, :func:`save_record` — the writers, used on the
+  temporary paths of an output set.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from micromotion.core.io import atomic_path, write_json_atomic
+from micromotion.core.outputs import OutputSet, input_files, lock_dir
 from micromotion.errors import MicromotionError
 from micromotion.media.images import make_strip, save_png
 from micromotion.subspace.micromotion import Micromotion
@@ -50,18 +55,23 @@ def output_paths(output: Path) -> dict[str, Path]:
     }
 
 
+def discovery_outputs(output: Path, *, reads: Iterable[object] = ()) -> OutputSet:
+    """The checked :class:`OutputSet` of a discovery: ``-o`` and its three side files."""
+    return OutputSet(output_paths(check_output(output)), reads=input_files(*reads))
+
+
 def write_discovery(
-    output: Path,
+    outputs: OutputSet,
     *,
     micromotion: Micromotion,
     anchors: torch.Tensor,
     strip_images: np.ndarray,
     record: dict[str, Any],
 ) -> dict[str, Path]:
-    """Write the micromotion, its anchors, a preview strip and a JSON record, atomically.
+    """Write the micromotion, its anchors, a preview strip and a JSON record: all or none.
 
     Args:
-        output: ``NAME.safetensors``.
+        outputs: From :func:`discovery_outputs`, made before the work started.
         micromotion: The decoded micromotion.
         anchors: ``[n, num_ws, w_dim]`` anchor codes.
         strip_images: ``uint8`` ``[k, H, W, 3]`` images for the preview strip (rendered
@@ -73,21 +83,15 @@ def write_discovery(
     """
     from PIL.PngImagePlugin import PngInfo
 
-    paths = output_paths(output)
-    text = json.dumps(record, allow_nan=False)
     info = PngInfo()
-    info.add_text("micromotion", text)
+    info.add_text("micromotion", json.dumps(record, allow_nan=False))
     strip = make_strip(strip_images)
-    # Nest the atomic writes: every file exists as a complete temporary file before the first
-    # rename, so an error on any of them leaves none of the outputs behind.
-    with contextlib.ExitStack() as stack:
-        tmp = {role: stack.enter_context(atomic_path(p)) for role, p in paths.items()}
-        micromotion.save(tmp["micromotion"])
-        with open(tmp["anchors"], "wb") as fh:
-            np.save(fh, anchors.detach().float().cpu().numpy())
-        Image.fromarray(strip).save(tmp["strip"], format="PNG", pnginfo=info)
-        tmp["record"].write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-    return paths
+    with outputs as out:
+        micromotion.save(out.path("micromotion"))
+        save_npy(out.path("anchors"), anchors.detach().float().cpu().numpy())
+        Image.fromarray(strip).save(out.path("strip"), format="PNG", pnginfo=info)
+        save_record(out.path("record"), record)
+    return dict(outputs.files)
 
 
 def photo_outputs(output: Path) -> dict[str, Path]:
@@ -100,21 +104,6 @@ def photo_outputs(output: Path) -> dict[str, Path]:
     }
 
 
-def check_no_clash(writes: Iterable[Path], reads: Iterable[Path]) -> None:
-    """Refuse, before any work, a run that would write over one of its own inputs.
-
-    Paths are compared resolved (links followed), so ``./a.png`` and ``a.png`` clash.
-
-    Raises:
-        MicromotionError: Naming the input and the output that would replace it.
-    """
-    inputs = {Path(p).resolve(): Path(p) for p in reads}
-    for out in writes:
-        hit = inputs.get(Path(out).resolve())
-        if hit is not None:
-            raise MicromotionError(f"{hit}: would be overwritten by this run's {Path(out).name}")
-
-
 def check_outdir(outdir: Path) -> Path:
     """An output directory: missing (it is created) or a directory, never a file."""
     outdir = Path(outdir)
@@ -123,19 +112,35 @@ def check_outdir(outdir: Path) -> Path:
     return outdir
 
 
-def write_npy(path: Path, array: np.ndarray) -> Path:
-    """Write a ``.npy`` array atomically (never pickled: plain numbers only)."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+def save_npy(path: Path, array: np.ndarray) -> Path:
+    """Write a ``.npy`` array (never pickled: plain numbers only)."""
+    with open(path, "wb") as fh:
         np.save(fh, np.asarray(array), allow_pickle=False)
     return Path(path)
 
 
-def write_png(path: Path, image: np.ndarray, record: dict[str, Any]) -> Path:
-    """Write ``uint8 [H, W, 3]`` as PNG atomically, with ``record`` embedded as JSON text."""
+def save_png_record(path: Path, image: np.ndarray, record: dict[str, Any]) -> Path:
+    """Write ``uint8 [H, W, 3]`` as PNG, with ``record`` embedded as JSON text."""
     return save_png(image, path, text={"micromotion": json.dumps(record, allow_nan=False)})
 
 
-def write_record(path: Path, record: dict[str, Any]) -> Path:
-    """Write a provenance record as indented JSON, atomically."""
-    write_json_atomic(path, record)
+def save_record(path: Path, record: dict[str, Any]) -> Path:
+    """Write a provenance record as indented JSON (NaN refused)."""
+    Path(path).write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
     return Path(path)
+
+
+__all__ = [
+    "OutputSet",
+    "check_outdir",
+    "check_output",
+    "discovery_outputs",
+    "input_files",
+    "lock_dir",
+    "output_paths",
+    "photo_outputs",
+    "save_npy",
+    "save_png_record",
+    "save_record",
+    "write_discovery",
+]
