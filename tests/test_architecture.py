@@ -21,6 +21,10 @@ from pathlib import Path
 # The layers, highest first. A module may import from its own top-level unit and from units in
 # strictly lower layers; units that share a layer are independent and never import each other.
 LAYERS: tuple[tuple[str, ...], ...] = (
+    # 0. `python -m micromotion`, then the console script (`micromotion._entry`): signals and
+    #    interrupts around the CLI.
+    ("__main__",),
+    ("_entry",),
     # 1. Front ends and the public surface over everything: the click CLI, a web UI (future),
     #    the tiny random networks for tests (`micromotion.testing`), and compatibility shims
     #    that re-export the old flat module names.

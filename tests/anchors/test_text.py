@@ -316,7 +316,7 @@ def test_discover_text_template_is_never_evaluated(files, tmp_path):
     template = "{degree} __import__('os').getcwd() {x}"
     result = run(
         "discover", "text", "--template", template, "--generator", files["generator"],
-        "--clip", files["clip"], "--degrees", "no,50%,100%", "--steps", 1, "-o", out,
+        "--clip", files["clip"], "--degrees", "no,50%,100%", "--steps", 2, "-o", out,
         "--paper-clip-input",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -371,7 +371,7 @@ def test_discover_text_from_a_saved_latent(files, G, tmp_path):
     out = tmp_path / "from_latent.safetensors"
     common = [
         "discover", "text", "--template", "{degree} smile", "--generator", files["generator"],
-        "--clip", files["clip"], "--degrees", "no,100%", "--steps", 1,
+        "--clip", files["clip"], "--degrees", "no,100%", "--steps", 2,
     ]  # fmt: skip
     several = run(*common, "--latent", tmp_path / "codes.npy", "-o", out)
     assert several.exit_code == 1 and "Traceback" not in several.output

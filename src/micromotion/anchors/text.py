@@ -21,7 +21,6 @@ instead of once per degree.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
@@ -29,16 +28,15 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from micromotion.core.defaults import DEFAULT_DEGREES
+from micromotion.core.numbers import check_real
 from micromotion.errors import MicromotionError, ParameterError
-from micromotion.inversion import lr_ramp
+from micromotion.inversion import check_schedule, lr_ramp
 from micromotion.media.images import to_uint8
 from micromotion.networks.clip import ClipModel
 from micromotion.networks.irse import IdentityLoss
 from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import Generator
-
-#: The paper's degree words (``main.py``: ``no, 10%, …, 100%``).
-DEFAULT_DEGREES = ("no", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "100%")
 
 
 @dataclass(frozen=True)
@@ -93,18 +91,15 @@ class TextAnchorConfig:
     batch_size: int | None = None
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ParameterError("steps", f"{self.steps}: must be at least 1")
+        check_schedule(self.steps, self.lr, rampdown=self.lr_rampdown, rampup=self.lr_rampup)
         if not self.degrees:
             raise MicromotionError("give at least one degree")
         if self.batch_size is not None and self.batch_size < 1:
             raise ParameterError("batch_size", f"{self.batch_size}: must be at least 1")
-        for name in ("lr", "l2_lambda", "id_lambda"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0:
-                raise ParameterError(name, f"{value}: must be a finite number ≥ 0")
-        if not 0 < self.lr_rampdown <= 1 or not 0 <= self.lr_rampup <= 1:
-            raise MicromotionError("lr_rampdown must be in (0, 1] and lr_rampup in [0, 1]")
+        for name in ("l2_lambda", "id_lambda"):
+            check_real(name, getattr(self, name), low=0)
+        if self.truncation_psi is not None:  # None: the start was a given code
+            check_real("truncation_psi", self.truncation_psi, low=0, high=2)
         if self.noise_mode not in ("const", "none"):
             raise ParameterError("noise_mode", f"{self.noise_mode!r}: choose const or none")
 

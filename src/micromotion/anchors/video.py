@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from micromotion import faces
+from micromotion.core.numbers import check_real
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.inversion import InversionConfig, LossFn, invert
 from micromotion.media.images import fit_square, from_uint8
@@ -98,6 +99,8 @@ class VideoAnchorConfig:
             )
         if self.smooth < 0:
             raise ParameterError("smooth", f"{self.smooth}: must be ≥ 0")
+        check_real("next_lr", self.next_lr, low=0, low_open=True)
+        check_real("restart_db", self.restart_db, low=0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable settings for provenance."""

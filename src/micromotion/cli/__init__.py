@@ -31,9 +31,12 @@ class _Group(click.Group):
         except MicromotionError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            # Ctrl-C, or SIGTERM/SIGHUP turned into an exception by micromotion._entry: the
+            # outputs in progress were cleaned up on the way here.
+            code = getattr(exc, "exit_code", 130)
+            click.echo("interrupted" + (f" ({exc.args[0]})" if code != 130 else ""), err=True)
+            sys.exit(code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

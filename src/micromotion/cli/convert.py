@@ -8,7 +8,6 @@ import click
 
 from micromotion.core.outputs import check_writes
 from micromotion.errors import MicromotionError
-from micromotion.weights.generator import read_generator_file, save_generator, save_rosinality
 
 
 @click.command()
@@ -23,6 +22,8 @@ from micromotion.weights.generator import read_generator_file, save_generator, s
 )
 def convert(src: Path, dst: Path, target: str | None) -> None:
     """Convert generator checkpoint SRC (.pkl, .pt, .safetensors) to DST."""
+    from micromotion.weights.generator import read_generator_file, save_generator, save_rosinality
+
     if target is None:
         if dst.suffix == ".safetensors":
             target = "safetensors"

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from micromotion.anchors.text import DEFAULT_DEGREES
 from micromotion.cli._common import (
     decomposition_options,
     device_option,
@@ -22,8 +21,8 @@ from micromotion.cli._common import (
     truncation_option,
 )
 from micromotion.cli._progress import run_job
+from micromotion.core.defaults import DEFAULT_CLIP, DEFAULT_DEGREES
 from micromotion.core.seeds import MAX_SEED
-from micromotion.weights.clip import DEFAULT_CLIP
 
 
 @click.command("text")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from micromotion.core.numbers import FLOAT32_MAX
 from micromotion.errors import MicromotionError
 
 #: A file name: text or any path-like object.
@@ -123,13 +124,28 @@ def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any
     if magic != b"\x93NUMPY":
         raise MicromotionError(f"{path}: not a .npy array")
     try:
+        # The header alone says whether the array holds objects (pickles, never loaded).
+        with open(p, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            dtype = np.dtype(read_header(fh)[2])  # (shape, fortran_order, dtype)
+    except (ValueError, OSError, TypeError, SyntaxError):
+        raise MicromotionError(f"{path}: corrupt .npy header") from None
+    if dtype.hasobject:
+        raise MicromotionError(f"{path}: holds Python objects, not numbers")
+    try:
         arr = np.load(p, allow_pickle=False)
-    except ValueError:
-        # Object arrays need unpickling, which we never do.
-        raise MicromotionError(f"{path}: holds Python objects, not numbers") from None
-    except OSError:
+    except (ValueError, OSError, EOFError):
         raise MicromotionError(f"{path}: corrupt or truncated .npy array") from None
     if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
         kind = arr.dtype if isinstance(arr, np.ndarray) else type(arr).__name__
         raise MicromotionError(f"{path}: {what} must be floating point, got {kind}")
+    if not np.isfinite(arr).all():
+        raise MicromotionError(f"{path}: {what} contain NaN or inf")
+    if arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
+        raise MicromotionError(f"{path}: {what} too large for float32 (over {FLOAT32_MAX:.4g})")
     return arr

@@ -26,6 +26,7 @@ from typing import Literal, NamedTuple
 import torch
 from torch.nn import functional as F
 
+from micromotion.core.numbers import check_real
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.networks.sampling import mapped_w
 from micromotion.networks.stylegan2 import Generator
@@ -67,8 +68,9 @@ class InversionConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise ParameterError("steps", f"{self.steps}: must be at least 1")
+        check_schedule(self.steps, self.lr, rampdown=self.lr_rampdown, rampup=self.lr_rampup)
+        for name in ("latent_noise", "latent_noise_ramp", "noise_reg"):
+            check_real(name, getattr(self, name), low=0)
         if self.space not in ("w+", "w"):
             raise ParameterError("space", f"{self.space!r}: choose w+ or w")
 
@@ -117,6 +119,29 @@ def lr_ramp(t: float, *, rampdown: float, rampup: float) -> float:
     ramp = min(1.0, (1 - t) / rampdown)
     ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
     return ramp * min(1.0, t / rampup) if rampup > 0 else ramp
+
+
+def check_schedule(steps: int, lr: float, *, rampdown: float, rampup: float) -> None:
+    """Refuse a learning-rate schedule that is out of range or would do nothing.
+
+    Step ``i`` of ``steps`` runs at ``lr · lr_ramp(i / steps)``; with a ramp-up the first step
+    has rate 0, so a one-step run returns its start code unchanged: that is refused rather than
+    silently giving a zero edit.
+
+    Raises:
+        ParameterError: Naming the parameter (``steps``, ``lr``, ``lr_rampdown``, ``lr_rampup``).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ParameterError("steps", f"{steps}: must be at least 1")
+    check_real("lr", lr, low=0, low_open=True)
+    check_real("lr_rampdown", rampdown, low=0, high=1, low_open=True)
+    check_real("lr_rampup", rampup, low=0, high=1)
+    if steps == 1 and rampup > 0:
+        raise ParameterError(
+            "steps",
+            "1: the learning rate ramps up from 0, so a single step changes nothing; "
+            "use at least 2",
+        )
 
 
 def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
+from micromotion.core.numbers import check_real
 from micromotion.core.progress import Progress
 from micromotion.core.provenance import provenance
 from micromotion.errors import ParameterError
@@ -183,6 +186,8 @@ def animate(
             "seed",
         )
     values = _strengths(strengths, len(specs))
+    if seed is not None:
+        check_real("truncation_psi", truncation_psi, low=0, high=2)
     out = check_output_path(Path(output))
     photo_path = None if image is None else Path(image)
     files = {"clip": out, "record": out.with_name(out.name + ".json")}
@@ -268,6 +273,7 @@ def _animate(
     )
     total = len(loop_indices(clip.frames, clip.loop))
     rendered = 0
+    first = last = None
 
     def count(n: int) -> None:
         nonlocal rendered
@@ -290,9 +296,35 @@ def _animate(
             noise_mode=clip.noise_mode,
             callback=count,
         ):
+            if first is None:
+                first = batch[0]
+            last = batch[-1]
             sink.write(paster(batch) if paster is not None else batch)
+    _warn_if_saturated(first, last, values)
     save_record(outputs.path("record"), record)
     return Animation(out, outputs.files["record"], total, record, **inverted)
+
+
+#: A last frame with more than this share of its values at 0 or 255 is reported as saturated.
+SATURATED = 0.5
+
+
+def _saturation(frame: np.ndarray) -> float:
+    return float(((frame == 0) | (frame == 255)).mean())
+
+
+def _warn_if_saturated(first: Any, last: Any, strengths: list[float]) -> None:
+    """Warn when the strength, not the face, drives the last frame to black or white."""
+    if first is None or last is None:
+        return
+    share = _saturation(last)
+    if share > SATURATED and share >= _saturation(first) + 0.25:
+        warnings.warn(
+            f"strength {', '.join(f'{s:g}' for s in strengths)} saturates the clip: "
+            f"{share:.0%} of the last frame's pixel values are pure black or white; "
+            "try a smaller strength",
+            stacklevel=3,
+        )
 
 
 def _strengths(strengths: Sequence[float] | None, count: int) -> list[float]:
@@ -306,8 +338,7 @@ def _strengths(strengths: Sequence[float] | None, count: int) -> list[float]:
             count=count,
         )
     for value in given:
-        if not math.isfinite(value):
-            raise ParameterError("strengths", f"{value}: must be a finite number")
+        check_real("strengths", value)
     if len(given) == 1:
         return given * count
     return given or [DEFAULT_STRENGTH] * count

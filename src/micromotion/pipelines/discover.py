@@ -91,8 +91,17 @@ class Decomposition:
         generator_fingerprint: str | None,
         metadata: Mapping[str, Any],
     ) -> Micromotion:
-        """Decode the micromotion of ``anchors`` ``[n, num_ws, w_dim]``."""
-        return Micromotion.from_anchors(
+        """Decode the micromotion of ``anchors`` ``[n, num_ws, w_dim]``.
+
+        Raises:
+            MicromotionError: For anchors without motion (all identical) or a decoded
+                direction that is zero, as well as the decomposition's own errors.
+        """
+        if anchors.ndim == 3 and anchors.shape[0] >= 3 and bool((anchors == anchors[:1]).all()):
+            raise MicromotionError(
+                f"all {anchors.shape[0]} anchors are identical: there is no motion to decode"
+            )
+        mm = Micromotion.from_anchors(
             anchors,
             rank=self.rank,
             robust=self.robust,
@@ -104,6 +113,12 @@ class Decomposition:
             generator_fingerprint=generator_fingerprint,
             metadata=metadata,
         )
+        if not bool(mm.masked_direction.any()):
+            raise MicromotionError(
+                "the decoded direction is zero: the first and last anchors agree after "
+                "denoising, so there is no motion between them"
+            )
+        return mm
 
 
 @dataclass(frozen=True)

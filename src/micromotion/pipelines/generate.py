@@ -10,8 +10,10 @@ from typing import Any
 
 import torch
 
+from micromotion.core.numbers import check_real
 from micromotion.core.progress import Progress
 from micromotion.core.provenance import provenance
+from micromotion.errors import ParameterError
 from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import NoiseMode
 from micromotion.pipelines._load import GeneratorSpec, open_generator
@@ -63,6 +65,9 @@ def generate(
         The names written and the record.
     """
     seed_list = list(seeds)
+    check_real("truncation_psi", truncation_psi, low=0, high=2)
+    if batch_size < 1:
+        raise ParameterError("batch_size", f"{batch_size}: must be at least 1")
     out = check_outdir(Path(outdir))
     names = [f"seed{seed:04d}.png" for seed in seed_list]
     paths = {name: out / name for name in names}

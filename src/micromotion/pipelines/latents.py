@@ -18,6 +18,8 @@ def read_code(path: Path, index: int | None, *, num_ws: int, w_dim: int) -> torc
     """
     arr = load_float_npy(path, what="codes")
     if arr.ndim == 3:
+        if arr.shape[0] == 0:
+            raise MicromotionError(f"{path}: holds no codes")
         if index is None and arr.shape[0] != 1:
             raise ParameterError.worded(
                 "{path}: holds {n} codes; pick one with {index} (0-{last})",

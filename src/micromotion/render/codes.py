@@ -25,6 +25,11 @@ def clip_codes(
 
     Returns:
         ``[frames, num_ws, w_dim]``.
+
+    Raises:
+        MicromotionError: When an edit is zero on the layers it moves (nothing would move: an
+            all-zero direction, or a layer choice where it is zero).
+        ParameterError: ``strengths``, when the edited codes overflow float32.
     """
     if frames < 2:
         raise ParameterError("frames", f"{frames}: need at least 2 frames")
@@ -34,9 +39,21 @@ def clip_codes(
         w = w[0]
     total = torch.zeros_like(w)
     for mm, strength in edits:
+        if not bool(mm.masked_direction.any()):
+            where = "" if bool(mm.mask.all()) else f" on layers {mm.metadata.get('layers')}"
+            raise MicromotionError(
+                f"micromotion {mm.name!r}: its direction is zero{where}; nothing would move"
+            )
         total = mm.edit(total, strength)  # masked s·d, shape-checked against w
     t = torch.linspace(0, 1, frames, dtype=w.dtype, device=w.device)[:, None, None]
-    return w.unsqueeze(0) + t * total.unsqueeze(0)
+    codes = w.unsqueeze(0) + t * total.unsqueeze(0)  # [frames, num_ws, w_dim]
+    if not torch.isfinite(codes).all():
+        raise ParameterError(
+            "strengths",
+            f"{', '.join(f'{s:g}' for _, s in edits)}: the edited codes overflow float32; "
+            "use a smaller strength",
+        )
+    return codes
 
 
 def loop_indices(frames: int, loop: str) -> list[int]:

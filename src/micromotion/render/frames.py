@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 
+from micromotion.errors import MicromotionError
 from micromotion.media.images import to_uint8
 from micromotion.networks.stylegan2 import Generator, NoiseMode
 from micromotion.render.codes import loop_indices
@@ -40,7 +41,14 @@ def render_frames(
     with torch.inference_mode():
         for start in range(0, codes.shape[0], batch_size):
             batch = codes[start : start + batch_size].to(device)
-            frames = to_uint8(G.synthesis(batch, noise_mode=noise_mode))
+            images = G.synthesis(batch, noise_mode=noise_mode)  # [B, 3, R, R]
+            if not torch.isfinite(images).all():
+                # Codes this far out overflow inside the network: black frames otherwise.
+                raise MicromotionError(
+                    f"frames {start}-{start + batch.shape[0] - 1}: the generator's output is not "
+                    "finite for these codes; the edit is too strong (use a smaller strength)"
+                )
+            frames = to_uint8(images)
             if loop != "none":
                 keep.extend(frames)
             if callback is not None:

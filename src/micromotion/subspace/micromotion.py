@@ -62,6 +62,9 @@ class Micromotion:
             )
         if not torch.isfinite(self.direction).all():
             raise MicromotionError("the direction contains NaN or inf")
+        if not torch.isfinite(self.direction.float().norm()):
+            # Finite entries whose squares overflow: anchors far outside any W space.
+            raise MicromotionError("the direction is too large: its norm overflows float32")
         if self.mask.shape != (self.num_ws,):
             raise MicromotionError(f"mask must be [{self.num_ws}], got {list(self.mask.shape)}")
         self.mask = self.mask.to(torch.bool)

@@ -27,13 +27,11 @@ from typing import Any
 
 import torch
 
+from micromotion.core.defaults import DEFAULT_CLIP
 from micromotion.core.io import require_file, sha256_file
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.hub import looks_like_path
 from micromotion.networks.clip import OPENAI_MEAN, OPENAI_STD, ClipModel
-
-#: The paper's CLIP (StyleCLIP ``clip.load("ViT-B/32")``), in open_clip's naming.
-DEFAULT_CLIP = "ViT-B-32:openai"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,13 @@
+"""Defaults that the command line shows in its help, kept free of torch so that it starts fast.
+
+Each is re-exported by the module that uses it (:mod:`micromotion.anchors.text`,
+:mod:`micromotion.weights.clip`); look for their sources there.
+"""
+
+from __future__ import annotations
+
+#: The paper's degree words (``main.py``: ``no, 10%, …, 100%``).
+DEFAULT_DEGREES = ("no", "10%", "20%", "30%", "40%", "50%", "60%", "70%", "80%", "90%", "100%")
+
+#: The paper's CLIP (StyleCLIP ``clip.load("ViT-B/32")``), in open_clip's naming.
+DEFAULT_CLIP = "ViT-B-32:openai"
