@@ -35,31 +35,76 @@ def save_png(
     return path
 
 
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+#: Largest image accepted, in pixels (100 MP: a 12000 × 8000 photo; about 300 MB decoded).
+DEFAULT_MAX_PIXELS = 100_000_000
+#: Environment variable that raises (or lowers) :data:`DEFAULT_MAX_PIXELS`.
+MAX_PIXELS_ENV = "MICROMOTION_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    """The pixel limit for images: ``$MICROMOTION_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`.
+
+    Raises:
+        MicromotionError: If the variable is set but not a positive whole number.
+    """
+    from micromotion.errors import MicromotionError
+
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise MicromotionError(f"{MAX_PIXELS_ENV}={text!r}: must be a positive whole number")
+    return int(text)
+
+
+def _check_pixels(path: Path, width: int, height: int, most: int) -> None:
+    from micromotion.errors import MicromotionError
+
+    if width * height > most:
+        raise MicromotionError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.0f} MP, over the limit of "
+            f"{most / 1e6:g} MP (set {MAX_PIXELS_ENV} to allow larger images)"
+        )
+
+
+def read_rgb(path: str | os.PathLike[str], *, limit: int | None = None) -> np.ndarray:
     """Read any image file as upright 8-bit RGB ``[H, W, 3]``, whatever its mode.
 
     Handles RGBA and LA (composited on white), palette, grayscale, 16-bit, CMYK and EXIF
-    orientation.
+    orientation. The size is checked from the header before anything is decoded, so a
+    small file that would expand to gigabytes (a decompression bomb) is refused cheaply.
+
+    Args:
+        path: The image file.
+        limit: Most pixels accepted; default :func:`max_pixels` (100 MP, or
+            ``$MICROMOTION_MAX_PIXELS``).
 
     Raises:
-        MicromotionError: If the file is missing or not an image.
+        MicromotionError: If the file is missing, not an image, or larger than the limit.
     """
     from PIL import ImageOps, UnidentifiedImageError
 
     from micromotion.errors import MicromotionError
 
     path = Path(path)
+    most = max_pixels() if limit is None else limit
     img: Image.Image
+    # Our check on the header replaces Pillow's own (a warning past 89 MP, an error past twice
+    # that), which would ignore MICROMOTION_MAX_PIXELS; it is restored after this call.
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as img:
+            _check_pixels(path, *img.size, most)  # before a single pixel is decoded
             img = ImageOps.exif_transpose(img)
             img.load()
     except FileNotFoundError:
         raise MicromotionError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise MicromotionError(f"{path}: is a directory, not an image") from None
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise MicromotionError(f"{path}: not a readable image ({exc})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         # 16/32-bit grayscale: scale to 8 bits by the type's range, not by clipping.
         arr = np.asarray(img, dtype=np.float64)
