@@ -21,6 +21,7 @@ A CLIP is named by a spec ``MODEL:WEIGHTS``:
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from micromotion.core.defaults import DEFAULT_CLIP
 from micromotion.core.io import require_file, sha256_file
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.hub import looks_like_path
+from micromotion.weights.state import load_torch_file
 from micromotion.networks.clip import OPENAI_MEAN, OPENAI_STD, ClipModel
 
 
@@ -151,9 +153,77 @@ def check_clip_available(spec: str) -> None:
     _fetch_pretrained(cfg, spec)
 
 
+#: Seconds to wait for the weights' server before calling the machine offline.
+PROBE_TIMEOUT = 3.0
+
+
+def _cached_pretrained(cfg: dict[str, Any]) -> str | None:
+    """The pretrained weights' file if a download cache holds it; never touches the network."""
+    import os
+
+    if cfg.get("file"):
+        return str(cfg["file"])
+    hub = cfg.get("hf_hub", "")
+    if hub:
+        from huggingface_hub import try_to_load_from_cache
+        from open_clip.pretrained import HF_WEIGHTS_NAME, _get_safe_alternatives
+
+        model_id, filename = os.path.split(hub)
+        filename = filename or HF_WEIGHTS_NAME
+        # open_clip prefers a .safetensors copy of the same weights when the repo has one.
+        for name in [*_get_safe_alternatives(filename), filename]:
+            found = try_to_load_from_cache(model_id, name)
+            if isinstance(found, str) and Path(found).is_file():
+                return found
+    url = cfg.get("url", "")
+    if url:
+        local = Path("~/.cache/clip").expanduser() / os.path.basename(url)
+        if local.is_file():
+            return str(local)
+    return None
+
+
+def _server_reachable(cfg: dict[str, Any]) -> bool:
+    """Whether the weights' server (or the configured proxy) accepts a connection quickly."""
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    if cfg.get("hf_hub"):
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            return False
+        target = constants.ENDPOINT
+    else:
+        target = cfg.get("url", "")
+    proxy = urllib.request.getproxies().get(urllib.parse.urlsplit(target).scheme)
+    parts = urllib.parse.urlsplit(proxy or target)
+    if not parts.hostname:
+        return True  # nothing to probe: let the download itself say what is wrong
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=PROBE_TIMEOUT):
+            return True
+    except OSError:
+        return False
+
+
 def _fetch_pretrained(cfg: dict[str, Any], spec: str) -> str:
     from open_clip.pretrained import download_pretrained
 
+    cached = _cached_pretrained(cfg)
+    if cached is not None:
+        return cached
+    # Not cached: without a quick connection, say so now rather than after a minute of the
+    # download library's retries.
+    if not _server_reachable(cfg):
+        raise MicromotionError(
+            f"CLIP weights for {spec} are not in the cache and their server cannot be reached "
+            "(offline?): fetch them once online (open_clip caches them in the Hugging Face "
+            "cache, HF_HOME; HF_HUB_OFFLINE=1 then uses the cache) or name a local file as "
+            "MODEL:/path/to/weights"
+        )
     try:
         path = download_pretrained(cfg)
     except Exception as exc:  # huggingface_hub / urllib raise many kinds when offline
@@ -191,10 +261,16 @@ def _load_from_config_file(parsed: ClipSpec, device: str | torch.device) -> Clip
 
 
 def _build(factory: Any, what: str) -> torch.nn.Module:
+    # open_clip logs "No pretrained weights loaded ... initialized randomly" on the root
+    # logger for every empty model; ours are filled right after, so that line would mislead.
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     try:
         return factory()
     except (TypeError, ValueError, KeyError, RuntimeError) as exc:
         raise MicromotionError(f"{what}: cannot build this CLIP ({exc})") from None
+    finally:
+        logging.disable(previous)
 
 
 def _load_weights(model: torch.nn.Module, path: Path, spec: str) -> None:
@@ -204,8 +280,15 @@ def _load_weights(model: torch.nn.Module, path: Path, spec: str) -> None:
         open_clip.load_checkpoint(model, str(path), strict=True, weights_only=True)
     except Exception as exc:  # any failure on a user's file is one line
         # A broken file fails in many ways inside open_clip and safetensors (SafetensorError,
-        # a bare StopIteration for an empty dict, AttributeError for a list...).
+        # a bare StopIteration for an empty dict, AttributeError for a list...). A torch file
+        # that failed is read again by our own safe loader, whose message names what the file
+        # asked for: torch's own advice (load it with weights_only=False) is never relayed, as
+        # the file may be hostile.
+        if path.suffix not in (".safetensors", ".npz", ".npy"):
+            load_torch_file(path, what=f"CLIP weights for {spec}")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in first or "weights only" in first.lower():
+            first = "not a weights-only file of tensors"
         raise MicromotionError(
             f"{path}: not usable CLIP weights for {spec} ({first[:200]})"
         ) from None
