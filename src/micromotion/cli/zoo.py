@@ -53,9 +53,12 @@ def download_cmd(names: tuple[str, ...], quiet: bool, timeout: float) -> None:
 
     A direction is also converted into a micromotion .safetensors file, whose path is printed.
     """
+    from micromotion.weights.assets import fetch_checked
+
     entries = [zoo_lib.get(name) for name in names]  # a typo fails before any download
     for entry in entries:
-        path = zoo_lib.fetch(entry, progress=not quiet, timeout=timeout)
+        # A file trusted on first use must load as its kind (a generator, a direction...).
+        path = fetch_checked(entry, progress=not quiet, timeout=timeout)
         if entry.kind == "direction":
             from micromotion.weights.micromotion import ensure_converted
 

@@ -22,14 +22,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeAlias
 
 from micromotion.core.io import sha256_file, write_json_atomic
 from micromotion.core.provenance import provenance
-from micromotion.errors import DownloadError, MicromotionError
+from micromotion.errors import CheckpointError, DownloadError, MicromotionError
 from micromotion.hub import entries
 from micromotion.hub.download import DEFAULT_TIMEOUT, DownloadFailure, download
 from micromotion.hub.registry import _SHA256, Zoo, ZooEntry
+
+#: Checks that a file is a loadable asset; raises MicromotionError if not.
+Check: TypeAlias = Callable[[Path], Any]
 
 
 def register(entry: ZooEntry) -> None:
@@ -109,6 +114,7 @@ def fetch(
     kind: str | None = None,
     progress: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
+    check: Check | None = None,
 ) -> Path:
     """Return the verified cached file of a zoo entry, downloading it first if needed.
 
@@ -118,7 +124,12 @@ def fetch(
     re-downloads must match that record (delete it to trust a new file). A file put in the
     cache by hand is trusted and recorded the same way. A cached file that fails the check is
     moved aside (``<file>.corrupt``) and downloaded again; the copy aside is deleted once the
-    new download is verified.
+    new download is verified. Every rejected file keeps its own copy aside
+    (``.corrupt``, ``.corrupt.1``, ...).
+
+    Trust on first use pins only a file that ``check`` accepts: a garbage file (an HTML error
+    page saved under the weight's name, a truncated download) is moved aside and refused
+    instead of becoming the trusted hash.
 
     Args:
         name: Entry name or alias (any case), or the entry itself.
@@ -126,6 +137,9 @@ def fetch(
         kind: Require this kind of entry (``generator``, ``direction``...).
         progress: Show a progress bar on stderr while downloading.
         timeout: Seconds to wait for a server at each step.
+        check: Called with the file before its hash is trusted on first use; it raises
+            :class:`~micromotion.errors.MicromotionError` for a file that is not a loadable
+            asset of the entry's kind (see :func:`micromotion.weights.assets.check_asset`).
 
     Returns:
         The path of the verified file.
@@ -144,19 +158,20 @@ def fetch(
     path = cache_path(entry)
     expected = _expected_sha256(entry, path)
     if not path.is_file():
-        return _download_entry(entry, path, expected, progress=progress, timeout=timeout)
+        return _download_entry(
+            entry, path, expected, progress=progress, timeout=timeout, check=check
+        )
     actual = sha256_file(path)
     if expected is None:
-        _write_record(path, entry, actual, url="found in the cache (placed there by hand)")
+        _trust(path, entry, actual, "found in the cache (placed there by hand)", check)
         return path
     if actual == expected:
         return path
     # Damaged, or replaced by another file: keep it aside (it may be the user's) until a
     # verified copy is in place.
-    aside = path.with_name(path.name + ".corrupt")
-    os.replace(path, aside)
+    aside = _move_aside(path)
     try:
-        _download_entry(entry, path, expected, progress=progress, timeout=timeout)
+        _download_entry(entry, path, expected, progress=progress, timeout=timeout, check=check)
     except DownloadError as exc:
         raise DownloadError(
             f"{path.name} in the cache failed its sha256 check (moved aside to {aside.name}), "
@@ -167,8 +182,39 @@ def fetch(
     return path
 
 
+def _move_aside(path: Path) -> Path:
+    """Rename a rejected file to a free ``<name>.corrupt[.N]``: no earlier copy is lost."""
+    aside = path.with_name(path.name + ".corrupt")
+    n = 0
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt.{n}")
+    os.replace(path, aside)
+    return aside
+
+
+def _trust(path: Path, entry: ZooEntry, digest: str, url: str, check: Check | None) -> None:
+    """Record ``digest`` as trusted on first use, but only for a file ``check`` accepts."""
+    if check is not None:
+        try:
+            check(path)
+        except MicromotionError as exc:
+            aside = _move_aside(path)
+            raise CheckpointError(
+                f"{path.name} in the cache is not a usable {entry.kind} file, so it was not "
+                f"trusted; moved aside to {aside.name} ({exc})"
+            ) from None
+    _write_record(path, entry, digest, url=url)
+
+
 def _download_entry(
-    entry: ZooEntry, path: Path, expected: str | None, *, progress: bool, timeout: float
+    entry: ZooEntry,
+    path: Path,
+    expected: str | None,
+    *,
+    progress: bool,
+    timeout: float,
+    check: Check | None = None,
 ) -> Path:
     failures: list[DownloadFailure] = []
     for url in entry.urls:
@@ -178,7 +224,7 @@ def _download_entry(
             failures.append(exc)
             continue
         if entry.sha256 is None and expected is None:
-            _write_record(path, entry, digest, url=url)
+            _trust(path, entry, digest, url, check)
         return path
     tried = ", ".join(f"{f.url} ({f.reason})" for f in failures)
     hint = ""

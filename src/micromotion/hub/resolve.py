@@ -14,7 +14,7 @@ from pathlib import Path
 
 from micromotion.errors import CheckpointError, MicromotionError
 from micromotion.hub import entries
-from micromotion.hub.cache import fetch
+from micromotion.hub.cache import Check, fetch
 from micromotion.hub.registry import Zoo
 
 #: Suffixes that mark a spec as a file name (weights, micromotions, the paper's tensors).
@@ -41,6 +41,7 @@ def resolve(
     registry: Zoo | None = None,
     progress: bool = True,
     what: str = "a file",
+    check: Check | None = None,
 ) -> Path:
     """Turn a user's spec into a file: an existing file as is, else a zoo name, fetched.
 
@@ -50,6 +51,8 @@ def resolve(
         registry: Registry to look in (default: :data:`micromotion.hub.entries.DEFAULT_ZOO`).
         progress: Show a progress bar if a download is needed.
         what: What the file should be, for messages (``"a checkpoint file"``).
+        check: For a zoo download trusted on first use: accepts only a loadable file (see
+            :func:`micromotion.hub.cache.fetch`).
 
     Returns:
         The path of an existing file or of a verified cached download.
@@ -80,4 +83,4 @@ def resolve(
         raise MicromotionError(
             f"{text}: no such file, and not a zoo name (known: {known}){reg._did_you_mean(text)}"
         )
-    return fetch(text, registry=reg, kind=kind, progress=progress)
+    return fetch(text, registry=reg, kind=kind, progress=progress, check=check)

@@ -32,8 +32,8 @@ from micromotion.core.defaults import DEFAULT_CLIP
 from micromotion.core.io import require_file, sha256_file
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.hub import looks_like_path
-from micromotion.weights.state import load_torch_file
 from micromotion.networks.clip import OPENAI_MEAN, OPENAI_STD, ClipModel
+from micromotion.weights.state import load_torch_file
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,14 @@ def load_generator(
     Raises:
         CheckpointError: If the file is missing, not a checkpoint, corrupt or unsupported.
     """
-    path = resolve(spec, kind="generator", progress=progress)
-    G = read_generator_file(path)
+    loaded: list[Generator] = []  # a download checked on first use is not read twice
+    path = resolve(
+        spec,
+        kind="generator",
+        progress=progress,
+        check=lambda p: loaded.append(read_generator_file(p)),
+    )
+    G = loaded[0] if loaded else read_generator_file(path)
     G.eval().requires_grad_(False)
     return G.to(device)
 

@@ -21,6 +21,7 @@ import torch
 from micromotion import hub
 from micromotion.errors import MicromotionError
 from micromotion.networks.lpips import LPIPS
+from micromotion.weights.assets import fetch_checked
 from micromotion.weights.state import as_state_dict, check_state_dict, load_torch_file
 
 __all__ = ["LIN_ENTRY", "VGG16_ENTRY", "load_lpips", "lpips_available"]
@@ -84,12 +85,12 @@ def load_lpips(
     """
     # The 7 kB file first: a problem with it shows before the 528 MB one is downloaded.
     if lin_path is None:
-        lin_path = hub.fetch(LIN_ENTRY, registry=registry, kind="lpips", progress=progress)
+        lin_path = fetch_checked(LIN_ENTRY, registry=registry, kind="lpips", progress=progress)
     model = LPIPS()
     expected = model.state_dict()
     lin_state = _load_lin_state(lin_path, expected)
     if vgg_path is None:
-        vgg_path = hub.fetch(VGG16_ENTRY, registry=registry, kind="lpips", progress=progress)
+        vgg_path = fetch_checked(VGG16_ENTRY, registry=registry, kind="lpips", progress=progress)
     vgg_state = _load_vgg_state(vgg_path, expected)
     model.load_state_dict({**vgg_state, **lin_state}, strict=True)
     return model.to(device)

@@ -52,7 +52,10 @@ def load_micromotion(spec: str | os.PathLike[str], *, progress: bool = True) -> 
     """
     path = Path(spec)
     if not path.is_file():
-        raw = hub.resolve(spec, kind="direction", progress=progress, what="a micromotion file")
+        raw = hub.resolve(
+            spec, kind="direction", progress=progress, what="a micromotion file",
+            check=import_official,
+        )  # fmt: skip
         return Micromotion.load(ensure_converted(raw, name=hub.get(str(spec)).name))
     if detect_format(path) == "safetensors":
         return Micromotion.load(path)
