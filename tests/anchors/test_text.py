@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from PIL import Image
 from torch.nn import functional as F
 
-from helpers import tiny_generator
+from helpers import TINY_CLIP, tiny_clip_module, tiny_generator
 from micromotion import MicromotionError, save_generator
 from micromotion.anchors.text import (
     DEFAULT_DEGREES,
@@ -31,24 +31,7 @@ from micromotion.networks.sampling import sample_ws
 from micromotion.weights.clip import load_clip, parse_clip_spec
 from micromotion.weights.micromotion import load_micromotion
 
-#: A tiny open_clip CLIP: same classes as ViT-B-32, a few thousand times smaller. The text
-#: tower keeps the bundled tokenizer's 49 408-token vocabulary.
-TINY_CLIP = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 64, "patch_size": 16, "width": 32, "layers": 1, "head_width": 16},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
 DEGREES = ("no", "30%", "60%", "100%")
-
-
-def tiny_clip_module(seed: int = 0):
-    from open_clip.model import CLIP
-
-    torch.manual_seed(seed)
-    model = CLIP(**TINY_CLIP)
-    with torch.no_grad():  # like OpenAI's CLIP: exp(logit_scale) = 100, so the loss is 1 - cos
-        model.logit_scale.fill_(math.log(100))
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import tiny_generator
+from helpers import tiny_generator, write_lossless_mp4
 from micromotion import MicromotionError
 from micromotion.anchors.video import VideoAnchorConfig, pick_frames, smooth_landmarks
 from micromotion.cli import main
@@ -26,24 +25,6 @@ from micromotion.media.images import to_uint8
 from micromotion.media.video_in import VideoInfo, probe_video
 from micromotion.subspace.micromotion import Micromotion
 from micromotion.weights.generator import save_generator
-
-
-def write_lossless_mp4(path, frames: np.ndarray, fps: float = 10) -> None:
-    """H.264 in 4:4:4 at CRF 0: what goes in comes out, so the test measures our pipeline."""
-    h, w = frames.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(
-        str(path),
-        (w, h),
-        fps=fps,
-        codec="libx264",
-        pix_fmt_out="yuv444p",
-        output_params=["-crf", "0"],
-        macro_block_size=1,
-    )
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(frame))
-    writer.close()
 
 
 def realistic_tiny_generator():

@@ -19,7 +19,32 @@ from micromotion.errors import MicromotionError, ParameterError
 
 
 class _Group(click.Group):
-    """A click group that turns :class:`MicromotionError` into a one-line error and exit 1."""
+    """A click group whose every user error is one line: library errors exit 1, usage errors 2.
+
+    Click's own usage errors (an unknown option, a value out of range) would print a usage
+    block, a hint and the error on separate lines; here they are one ``error:`` line that
+    names the option, with the exit status click gives them.
+    """
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare group: its help, as click does
+            click.echo(exc.format_message(), err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            hint = ""
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                hint = f" (see {ctx.command_path} --help)"
+            click.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:  # Ctrl-C while click itself was parsing or prompting
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

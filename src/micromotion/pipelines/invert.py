@@ -79,7 +79,8 @@ def invert_photos(
     """Align and invert each photo into W+, writing the code, crop, reconstruction and record.
 
     A photo that cannot be read or has no usable face is recorded in the report's
-    ``failures`` and the others go on; the caller decides what that means.
+    ``failures`` and the others go on; the caller decides what that means. With a single
+    photo its error is raised instead.
 
     Args:
         images: Photos (or FFHQ-aligned square crops with ``align=False``).
@@ -154,6 +155,8 @@ def _invert(
         try:
             found = face_crop(path, resolution=G.img_resolution, align=align, face=face)
         except MicromotionError as exc:
+            if len(paths) == 1:
+                raise  # one photo: its own error, not a report of one failure
             report.failures.append(str(exc))
         else:
             loaded.append((path, found.image, found.record))
