@@ -143,12 +143,20 @@ def pick_frames(info: VideoInfo, config: VideoAnchorConfig) -> list[int]:
             f"(the video lasts {info.duration:.3g} s)"
         )
     if config.every is not None:
-        return list(range(first, last + 1, config.every))
-    assert config.frames is not None
-    count = min(config.frames, last - first + 1)
-    # Evenly spaced, both ends included: the motion's start and end are the frames that
-    # matter most for the direction.
-    return sorted({round(x) for x in np.linspace(first, last, count)})
+        picked = list(range(first, last + 1, config.every))
+    else:
+        assert config.frames is not None
+        count = min(config.frames, last - first + 1)
+        # Evenly spaced, both ends included: the motion's start and end are the frames that
+        # matter most for the direction.
+        picked = sorted({round(x) for x in np.linspace(first, last, count)})
+    if len(picked) < config.min_frames:
+        raise MicromotionError(
+            f"{info.path}: only {len(picked)} usable frame(s), need at least "
+            f"{config.min_frames} (these settings pick {len(picked)} of its "
+            f"{info.num_frames} frames)"
+        )
+    return picked
 
 
 def smooth_landmarks(landmarks: np.ndarray, radius: int = 1) -> np.ndarray:

@@ -21,7 +21,7 @@ from micromotion.anchors.text import (
     format_prompts,
     text_anchors,
 )
-from micromotion.anchors.video import VideoAnchorConfig, video_anchors
+from micromotion.anchors.video import VideoAnchorConfig, pick_frames, video_anchors
 from micromotion.core.devices import resolve_device
 from micromotion.core.io import load_float_npy, require_file, sha256_file
 from micromotion.core.progress import Progress, stage_callback
@@ -317,6 +317,7 @@ def discover_video(
     config = config or VideoAnchorConfig()
     decomposition = decomposition or Decomposition()
     info = probe_video(video)
+    pick_frames(info, config)  # too few frames fails before the generator loads
     if align:
         check_backend()
     G, spec = open_generator(generator, device)

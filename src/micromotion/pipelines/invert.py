@@ -147,7 +147,6 @@ def _invert(
 ) -> InvertReport:
     G, spec = open_generator(generator, device)
     fingerprint = G.fingerprint()  # a full hash of the weights: once, not per image
-    loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
 
     report = InvertReport(total=len(paths))
     loaded = []
@@ -162,6 +161,10 @@ def _invert(
             loaded.append((path, found.image, found.record))
         if progress is not None:
             progress("align", done, len(paths), path.name)
+    if not loaded:
+        return report
+    # Chosen once the photos are known to be usable (its fallback warning is about them).
+    loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
         result, distances = run_inversion(
