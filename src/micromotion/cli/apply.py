@@ -90,6 +90,11 @@ def apply(
     The face is a photo (--image: aligned, inverted, and the aligned input, reconstruction and
     code saved beside the video as OUT_aligned.png, OUT_recon.png and OUT_latent.npy), a code
     (--latent) or a sampled face (--seed).
+
+    Refused before rendering: a micromotion whose direction is zero on the layers it moves
+    (nothing would move), strengths that are not finite or overflow float32, and outputs that
+    would overwrite an input. Warned: a strength that drives most of the last frame to pure
+    black or white (the clip is written; try a smaller --strength).
     """
     from micromotion.errors import MicromotionError
     from micromotion.pipelines.animate import ClipSettings, PhotoSettings, animate

@@ -13,7 +13,12 @@ from micromotion.cli._common import decomposition_options, make_decomposition
 
 @click.group()
 def discover() -> None:
-    """Decode a micromotion from anchors: text prompts, a video, or saved latents."""
+    """Decode a micromotion from anchors: text prompts, a video, or saved latents.
+
+    Refused, as they decode no motion: identical anchors, a decoded direction that is zero,
+    anchors so large that the direction overflows float32, and `discover text --steps 1`
+    (the learning rate ramps up from 0, so one step leaves every anchor where it started).
+    """
 
 
 @discover.command("latents")
