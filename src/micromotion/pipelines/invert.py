@@ -22,16 +22,10 @@ from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import check_backend
 from micromotion.inversion import InversionConfig
 from micromotion.media.images import to_uint8
+from micromotion.pipelines import outputs
 from micromotion.pipelines._load import GeneratorSpec, open_generator
 from micromotion.pipelines.losses import select_loss
-from micromotion.pipelines.outputs import (
-    OutputSet,
-    check_outdir,
-    lock_dir,
-    save_npy,
-    save_png_record,
-    save_record,
-)
+from micromotion.pipelines.outputs import OutputSet
 from micromotion.pipelines.photo import face_crop, inversion_record, run_inversion
 
 
@@ -110,7 +104,7 @@ def invert_photos(
     dupes = sorted({s for s in stems if stems.count(s) > 1})
     if dupes:
         raise MicromotionError(f"several inputs share the name {dupes[0]!r}; outputs would clash")
-    out = check_outdir(Path(outdir))
+    out = outputs.check_outdir(Path(outdir))
     # Each photo's files are one result, checked now against every input.
     sets = {
         path: OutputSet(_photo_files(out, path.stem, align, config), reads=[*paths, generator])
@@ -118,7 +112,7 @@ def invert_photos(
     }
     if align:
         check_backend()  # dlib missing: say so before loading anything
-    with lock_dir(out):
+    with outputs.lock_dir(out):
         return _invert(
             paths, sets, generator, config, align, face, lpips, batch_size, device, progress
         )
@@ -193,17 +187,17 @@ def _invert(
                 latent_shape=[G.num_ws, G.w_dim],
             )
             with sets[path] as files:  # all of this photo's files, or none
-                save_npy(files.path("code"), result.ws[i].float().numpy())
+                outputs.save_npy(files.path("code"), result.ws[i].float().numpy())
                 if geometry["aligned"]:
                     aligned = {**record, "what": "aligned input"}
-                    save_png_record(files.path("aligned"), crop, aligned)
-                save_png_record(files.path("recon"), recon[i], record)
+                    outputs.save_png_record(files.path("aligned"), crop, aligned)
+                outputs.save_png_record(files.path("recon"), recon[i], record)
                 if result.noise:
                     from safetensors.torch import save_file
 
                     noise = {k: v[i].contiguous() for k, v in result.noise.items()}
                     save_file(noise, str(files.path("noise")))
-                save_record(files.path("record"), record)
+                outputs.save_record(files.path("record"), record)
             code = sets[path].files["code"]
             report.done.append(
                 InvertedPhoto(path, code, float(result.psnr[i]), distances[i], record)
