@@ -794,3 +794,23 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path):
     )
     assert done.returncode == 130, done.stderr
     assert done.stderr.strip() == "interrupted" and "Traceback" not in done.stderr
+
+
+def test_garbage_in_the_cache_is_one_line_and_not_trusted(default_zoo, closed_port, tmp_path):
+    """`zoo download` of an entry trusted on first use, with an HTML page in its place."""
+    from helpers import zoo_entry
+    from micromotion import hub
+
+    entry = zoo_entry(
+        [f"http://127.0.0.1:{closed_port}/g.safetensors"], name="tinygen", filename="g.safetensors"
+    )
+    default_zoo.register(entry)
+    path = hub.cache_path(entry)
+    path.parent.mkdir(parents=True)
+    path.write_text("<html>quota exceeded</html>")
+    result = CliRunner().invoke(main, ["zoo", "download", "tinygen", "--quiet"])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 1 and len(lines) == 1, result.output
+    assert "not a usable generator file, so it was not trusted" in lines[0]
+    assert not path.exists() and not path.with_name("g.safetensors.json").exists()
+    assert path.with_name("g.safetensors.corrupt").read_text().startswith("<html>")
