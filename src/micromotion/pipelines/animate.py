@@ -45,6 +45,8 @@ from micromotion.pipelines.photo import FaceCrop, face_crop, inversion_record, r
 from micromotion.render.codes import clip_codes, loop_indices
 from micromotion.render.frames import render_frames
 from micromotion.subspace.micromotion import Micromotion
+from micromotion.weights.assets import fetch_all
+from micromotion.weights.lpips import LIN_ENTRY, VGG16_ENTRY
 from micromotion.weights.micromotion import load_micromotion
 
 #: The strength of a micromotion when none is given (the paper renders up to 5·d).
@@ -198,6 +200,9 @@ def animate(
         read_rgb(photo_path)  # an unreadable photo fails before any download
         if photo.align:
             check_backend()
+    # Everything to download, at once: offline, one message names every missing file.
+    lpips_names = [VGG16_ENTRY, LIN_ENTRY] if photo_path is not None and photo.lpips else []
+    fetch_all([generator, *specs, *lpips_names])
     with outputs:  # every file of the result appears at the end, or none
         return _animate(specs, values, outputs, generator, photo_path, latent, index, seed,
                         truncation_psi, clip, photo, device, progress)  # fmt: skip

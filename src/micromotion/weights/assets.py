@@ -8,6 +8,7 @@ saved under a weight's name or a truncated download.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,3 +62,44 @@ def fetch_checked(entry: str | ZooEntry, **options: Any) -> Path:
         found = registry.get(entry) if registry is not None else hub.get(entry)
     options.pop("registry", None)
     return hub.fetch(found, check=lambda path: check_asset(found.kind, path), **options)
+
+
+def fetch_all(specs: Sequence[object], *, progress: bool = True) -> None:
+    """Make sure every zoo asset among ``specs`` is in the cache, naming all that are missing.
+
+    Files, loaded objects, the directions shipped in the package and names the zoo does not
+    know are passed over (they are checked where they are used). Every other name is fetched
+    (and checked on first use); when some cannot be, one error lists each of them with its
+    URL and the exact path to save a hand-downloaded copy at, instead of stopping at the first.
+
+    Raises:
+        DownloadError: Listing every asset that could not be fetched.
+    """
+    from micromotion.errors import DownloadError, MicromotionError
+    from micromotion.weights.micromotion import packaged_direction
+
+    failures: list[str] = []
+    seen: set[str] = set()
+    for spec in specs:
+        if not isinstance(spec, str) or hub.looks_like_path(spec) or Path(spec).exists():
+            continue
+        try:
+            entry = hub.get(spec)
+        except MicromotionError:
+            continue  # not a zoo name: its own error comes where it is used
+        if entry.name in seen or packaged_direction(entry.name) is not None:
+            continue
+        if hub.is_cached(entry):
+            continue  # verified (hashed) where it is loaded; no need to hash it twice
+        seen.add(entry.name)
+        try:
+            fetch_checked(entry, progress=progress)
+        except DownloadError as exc:
+            failures.append(str(exc))
+    if len(failures) == 1:
+        raise DownloadError(failures[0])
+    if failures:
+        raise DownloadError(
+            f"{len(failures)} files are missing: "
+            + "; ".join(f"({i}) {text}" for i, text in enumerate(failures, start=1))
+        )

@@ -1,7 +1,8 @@
 """Micromotion files in and out.
 
 Micromotion ``.safetensors``, the paper's ``d_latent`` tensors and zoo names, resolved by
-:func:`micromotion.hub.resolve`.
+:func:`micromotion.hub.resolve`. The paper's five directions also ship inside the package
+(``weights/directions/``, MIT): a zoo name of one of them loads with no download.
 """
 
 from __future__ import annotations
@@ -16,6 +17,31 @@ from micromotion.errors import CheckpointError, MicromotionError
 from micromotion.subspace.micromotion import Micromotion
 from micromotion.weights.generator import detect_format
 from micromotion.weights.state import load_torch_file
+
+#: The paper's directions shipped in ``weights/directions/`` (built by tools/package_directions.py).
+PACKAGED_DIRECTIONS = ("smile", "angry", "aging", "eyesClose", "headsTurn")
+_PACKAGED = Path(__file__).resolve().parent / "directions"
+
+
+def packaged_metadata(entry: hub.ZooEntry) -> dict[str, str]:
+    """What a shipped direction records about its source (URL, sha256, license)."""
+    assert entry.sha256 is not None
+    return {
+        "source_url": entry.urls[0],
+        "source_sha256": entry.sha256,
+        "license": f"{entry.license} (see micromotion/weights/directions/LICENSE)",
+        "packaged": "converted bit for bit from the published file by tools/package_directions.py",
+    }
+
+
+def packaged_direction(name: str) -> Path | None:
+    """The shipped file of one of the paper's directions (by zoo name or alias), if any."""
+    try:
+        entry = hub.get(name, kind="direction")
+    except MicromotionError:
+        return None
+    path = _PACKAGED / f"{entry.name}.safetensors"
+    return path if entry.name in PACKAGED_DIRECTIONS and path.is_file() else None
 
 
 def import_official(path: str | os.PathLike[str], *, name: str | None = None) -> Micromotion:
@@ -44,13 +70,17 @@ def load_micromotion(spec: str | os.PathLike[str], *, progress: bool = True) -> 
     """Load a micromotion from a file or a zoo name (``smile``, ``eyesClose``, ...).
 
     A micromotion ``.safetensors`` is read as is; one of the paper's raw ``d_latent`` torch
-    files is imported on the fly; a zoo name is downloaded and verified on first use and
+    files is imported on the fly; the paper's five directions by name (``smile``) come from
+    the package itself; any other zoo name is downloaded and verified on first use and
     converted once into a micromotion file beside the download.
 
     Raises:
         MicromotionError: If ``spec`` is neither a readable file nor a known zoo direction.
     """
     path = Path(spec)
+    shipped = None if path.is_file() else packaged_direction(str(spec))
+    if shipped is not None:
+        return Micromotion.load(shipped)
     if not path.is_file():
         raw = hub.resolve(
             spec, kind="direction", progress=progress, what="a micromotion file",
