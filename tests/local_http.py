@@ -23,6 +23,8 @@ class LocalServer:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {"/good.bin": PAYLOAD}
+        #: Path (without query) -> handler(request) for pages that answer by hand.
+        self.routes: dict[str, object] = {}
         self.hits: list[str] = []
         self.release = threading.Event()
         server = self
@@ -30,7 +32,10 @@ class LocalServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.hits.append(self.path)
-                if self.path == "/truncated":
+                route = server.routes.get(self.path.split("?", 1)[0])
+                if route is not None:
+                    route(self)  # type: ignore[operator]
+                elif self.path == "/truncated":
                     self._head(200, length=len(PAYLOAD))
                     self.wfile.write(PAYLOAD[: len(PAYLOAD) // 3])
                     self.close_connection = True
@@ -57,6 +62,23 @@ class LocalServer:
                 if length is not None:
                     self.send_header("Content-Length", str(length))
                 self.end_headers()
+
+            def answer(
+                self,
+                body: bytes,
+                *,
+                kind: str = "application/octet-stream",
+                code: int = 200,
+                headers: dict[str, str] | None = None,
+            ) -> None:
+                """Send ``body`` with a Content-Type (routes use this)."""
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass

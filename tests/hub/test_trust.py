@@ -55,7 +55,7 @@ def test_a_real_generator_placed_in_the_cache_is_trusted_once(default_zoo, close
 
 
 def test_a_garbage_download_is_not_trusted(http_server):
-    http_server.files["/tinygen.safetensors"] = b"<html>Google Drive - virus scan warning</html>"
+    http_server.files["/tinygen.safetensors"] = b"\x00\x01 a truncated or foreign file"
     reg = Zoo([gen_entry([http_server.url("/tinygen.safetensors")])])
     with pytest.raises(CheckpointError, match="not a usable generator file"):
         fetch_checked("tinygen", registry=reg, progress=False)

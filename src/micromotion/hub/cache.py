@@ -219,7 +219,9 @@ def _download_entry(
     failures: list[DownloadFailure] = []
     for url in entry.urls:
         try:
-            digest = download(url, path, sha256=expected, progress=progress, timeout=timeout)
+            digest = download(
+                url, path, sha256=expected, size=entry.size, progress=progress, timeout=timeout
+            )
         except DownloadFailure as exc:
             failures.append(exc)
             continue

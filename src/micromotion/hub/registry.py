@@ -33,6 +33,8 @@ class ZooEntry:
         description: One line for ``zoo list``.
         resolution: Image resolution in pixels, or ``None`` where it does not apply.
         aliases: Other names that find this entry.
+        size: Size in bytes where its publisher (or a verified copy) gives one; checked
+            before the hash. ``None`` when not known — never guessed.
     """
 
     name: str
@@ -46,6 +48,7 @@ class ZooEntry:
     description: str
     resolution: int | None = None
     aliases: tuple[str, ...] = ()
+    size: int | None = None
 
     def __post_init__(self) -> None:
         # Caught at import time rather than as a confusing mismatch after a long download.
