@@ -403,7 +403,7 @@ def test_non_container_torch_modules_are_refused(tmp_path):
 def test_tensorflow_era_pickle_is_named(tmp_path):
     path = tmp_path / "tf.pkl"
     path.write_bytes(b"cdnnlib.tflib.network\nNetwork\n)R.")
-    with pytest.raises(CheckpointError, match="TensorFlow-era StyleGAN2 pickles"):
+    with pytest.raises(CheckpointError, match="a TensorFlow-era StyleGAN2 pickle, not a PyTorch"):
         read_nvidia_pickle(path)
 
 

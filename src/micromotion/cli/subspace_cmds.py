@@ -50,16 +50,60 @@ def discover_latents(
 
 
 @click.command()
-@click.argument("spec", metavar="FILE")
+@click.argument("specs", metavar="FILE [OTHER]", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def info(spec: str, as_json: bool) -> None:
-    """Describe a micromotion FILE (or zoo name): metadata, per-layer norms, spectrum."""
-    from micromotion.weights.micromotion import load_micromotion
+def info(specs: tuple[str, ...], as_json: bool) -> None:
+    """Describe a micromotion or generator FILE (or zoo name); with OTHER, compare networks.
 
-    summary = load_micromotion(spec).summary()
+    For a generator: its architecture, fingerprint (the identity of its weights, the same
+    from every file format) and the norm of w_avg. With two generators: whether they are
+    the same network and, if not, the largest differences in w_avg, the first mapping layer
+    and the first noise constant.
+    """
+    from micromotion.errors import MicromotionError
+    from micromotion.pipelines.inspect import compare_generators, describe
+
+    if len(specs) > 2:
+        raise MicromotionError(f"give one FILE to describe or two to compare, not {len(specs)}")
+    if len(specs) == 2:
+        report = compare_generators(*specs)
+        if as_json:
+            click.echo(json.dumps(report, indent=2))
+            return
+        _echo_generator(report["a"])
+        _echo_generator(report["b"])
+        if report["same"]:
+            click.echo("same network: the fingerprints are identical")
+            return
+        arch = "same architecture" if report["same_architecture"] else "different architectures"
+        click.echo(f"different networks ({arch}):")
+        for d in report["differences"]:
+            click.echo(f"  {d['tensor']}: max |a - b| = {d['max_abs_diff']:.6g} (at {d['at']})")
+        return
+    summary = describe(specs[0])
     if as_json:
         click.echo(json.dumps(summary, indent=2))
-        return
+    elif summary["kind"] == "generator":
+        _echo_generator(summary)
+    else:
+        _echo_micromotion(summary)
+
+
+def _echo_generator(summary: dict[str, Any]) -> None:
+    cfg = summary["config"]
+    click.echo(
+        f"{summary['spec']}: StyleGAN2 generator {cfg['img_resolution']} px, "
+        f"W+ [{summary['num_ws']}, {summary['w_dim']}], z {cfg['z_dim']}, "
+        f"{cfg['mapping_layers']} mapping layers, {summary['parameters']:,} parameters"
+    )
+    click.echo(f"  fingerprint: {summary['fingerprint']}")
+    click.echo(f"  |w_avg|: {summary['w_avg_norm']:.6g}")
+    source = summary["source"]
+    if source:
+        click.echo("  source: " + ", ".join(f"{k} {v}" for k, v in sorted(source.items())))
+
+
+def _echo_micromotion(summary: dict[str, Any]) -> None:
     meta = summary["metadata"]
     click.echo(
         f"{summary['name']}: W+ [{summary['num_ws']}, {summary['w_dim']}], "
@@ -76,6 +120,9 @@ def info(spec: str, as_json: bool) -> None:
         "micromotion_version",
         "created",
         "origin",
+        "source_url",
+        "source_sha256",
+        "license",
     ):
         if meta.get(key) is not None:
             click.echo(f"  {key}: {meta[key]}")

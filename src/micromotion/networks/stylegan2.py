@@ -655,18 +655,27 @@ class Generator(nn.Module):
         return self.synthesis(self.mapping(z, truncation_psi=truncation_psi), noise_mode=noise_mode)
 
     def fingerprint(self) -> str:
-        """Return the sha256 of the weights (names, dtypes, shapes and bytes).
+        """Return the sha256 of the network's canonical tensors: its identity.
 
-        The fingerprint identifies a network independently of the file format it came from:
-        the same weights loaded from a rosinality ``.pt``, an NVIDIA ``.pkl`` or our
-        ``.safetensors`` give the same value. It is computed afresh on every call (a fraction
-        of a second for FFHQ), so it is never stale after weights are edited in place.
+        Every format is read into the same tensors (our names, float32), so the same network
+        from a TensorFlow or PyTorch NVIDIA pickle, a rosinality ``.pt``, an encoder's
+        ``decoder.*`` or our ``.safetensors`` gives the same value. The hash covers every
+        learned weight and noise constant, but not ``w_avg``: that is a statistic which
+        files store differently (a training-time moving average, an encoder's
+        ``latent_avg``, or an estimate when a file has none), so it does not tell training
+        runs apart. It is computed afresh on every call (a fraction of a second for FFHQ), so
+        it is never stale after weights are edited in place.
         """
-        return state_dict_fingerprint(self.state_dict())
+        state = self.state_dict()
+        return state_dict_fingerprint({k: v for k, v in state.items() if k not in NOT_IDENTITY})
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """Load weights (always strictly; see :mod:`micromotion.weights` for formats)."""
         return super().load_state_dict(state_dict, strict=True, assign=assign)
+
+
+#: State-dict entries that :meth:`Generator.fingerprint` leaves out (statistics, not weights).
+NOT_IDENTITY = frozenset({"mapping.w_avg"})
 
 
 def state_dict_fingerprint(state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -19,10 +19,15 @@ from micromotion.weights.formats._build import build, check_fir
 
 
 def read_nvidia(path: Path) -> Generator:
-    """Read an NVIDIA ``.pkl`` as a generator."""
-    from micromotion.weights.formats.nvidia_pickle import load_nvidia_generator_record
+    """Read an NVIDIA ``.pkl`` as a generator: PyTorch era (``G_ema``) or TensorFlow (``Gs``)."""
+    from micromotion.weights.formats import nvidia_pickle as pkl
 
-    return from_nvidia(load_nvidia_generator_record(path), path)
+    data = pkl.unpickle(path)
+    if pkl.is_tensorflow(data):
+        from micromotion.weights.formats.tensorflow import from_tensorflow
+
+        return from_tensorflow(data, path)
+    return from_nvidia(pkl.generator_record(pkl.nvidia_networks(data, path), path), path)
 
 
 _NVIDIA_FIR_KEY = re.compile(r"(^|\.)resample_filter$")

@@ -321,6 +321,23 @@ class _NumpyArray:
         self.array = _array_from_bytes(raw, dtype, shape, bool(fortran))
 
 
+class TFNetwork:
+    """Inert stand-in for TensorFlow StyleGAN2's ``dnnlib.tflib.network.Network``.
+
+    The real class rebuilds its TensorFlow graph by *executing* the Python source it carries
+    (``build_module_src``); this one only receives the pickled state dict — ``version``,
+    ``name``, ``static_kwargs``, ``components``, ``build_module_src``, ``build_func_name``,
+    ``variables`` — and runs nothing.
+    """
+
+    state: dict[str, Any]
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise _Refused("malformed TensorFlow network (its state is not a dict)")
+        self.state = state
+
+
 class _NdarrayName:
     """What ``numpy.ndarray`` resolves to: a marker that is neither callable nor a class."""
 
@@ -387,6 +404,8 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("builtins", "object"): object,
     ("__builtin__", "object"): object,
     ("torch.nn.modules.module", "Module"): _torch_module_stub("Module"),
+    # TensorFlow-era pickles: the network class becomes an inert state holder.
+    ("dnnlib.tflib.network", "Network"): TFNetwork,
 }
 for _core in _NUMPY_CORE:
     _ALLOWED[(_core, "scalar")] = _numpy_scalar
@@ -404,11 +423,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
         allowed = _ALLOWED.get((module, name))
         if allowed is not None:
             return allowed
-        if (module, name) == ("dnnlib.tflib.network", "Network"):
-            raise _Refused(
-                "TensorFlow-era StyleGAN2 pickles are not supported "
-                "(convert them with NVIDIA's stylegan2-ada-pytorch legacy.py first)"
-            )
         raise _Refused(f"refuses to load {module}.{name} (not data)")
 
     def persistent_load(self, pid: Any) -> Any:
@@ -594,6 +608,50 @@ def read_nvidia_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
         CheckpointError: If the file is missing, unreadable, empty, not a pickle, truncated or
             corrupt, not a dict, or names anything that is not data (one line, naming the file).
     """
+    return nvidia_networks(unpickle(path), Path(path))
+
+
+def nvidia_networks(data: Any, path: Path) -> dict[str, Any]:
+    """The networks of an unpickled PyTorch-era NVIDIA pickle (see :func:`read_nvidia_pickle`)."""
+    if is_tensorflow(data):
+        raise CheckpointError(
+            f"{path}: a TensorFlow-era StyleGAN2 pickle, not a PyTorch one "
+            "(micromotion.load_generator reads it)"
+        )
+    try:
+        result = _finish(data) if isinstance(data, dict) else None
+    except _Refused as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    if result is None:
+        raise CheckpointError(
+            f"{path}: expected a dict of networks (NVIDIA network pickle), "
+            f"got {type(data).__name__}"
+        )
+    return result
+
+
+def is_tensorflow(data: Any) -> bool:
+    """Whether unpickled data is a TensorFlow StyleGAN2 pickle: a network or ``(G, D, Gs)``."""
+    if isinstance(data, TFNetwork):
+        return True
+    return isinstance(data, tuple | list) and any(isinstance(x, TFNetwork) for x in data)
+
+
+def plain(value: Any) -> Any:
+    """Unpickled values as plain data: numpy stand-ins as arrays, scalars as numbers."""
+    try:
+        return _plain(value)
+    except _Refused as exc:
+        raise CheckpointError(str(exc)) from None
+
+
+def unpickle(path: str | os.PathLike[str]) -> Any:
+    """Read any network pickle (PyTorch or TensorFlow era) with the restricted unpickler.
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, empty, not a pickle, truncated or
+            corrupt, or names anything that is not data (one line, naming the file).
+    """
     path = Path(path)
     try:
         fh = open(path, "rb")  # noqa: SIM115 - closed below; open errors need their own message
@@ -606,8 +664,7 @@ def read_nvidia_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise CheckpointError(f"{path}: empty file, not an NVIDIA network pickle")
         fh.seek(0)
         try:
-            data = _RestrictedUnpickler(fh).load()
-            result = _finish(data) if isinstance(data, dict) else None
+            return _RestrictedUnpickler(fh).load()
         except _Refused as exc:
             raise CheckpointError(f"{path}: {exc}") from None
         except (pickle.UnpicklingError, EOFError) as exc:
@@ -621,12 +678,6 @@ def read_nvidia_pickle(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise CheckpointError(
                 f"{path}: corrupt pickle ({type(exc).__name__}: {_first_line(exc)})"
             ) from exc
-    if result is None:
-        raise CheckpointError(
-            f"{path}: expected a dict of networks (NVIDIA network pickle), "
-            f"got {type(data).__name__}"
-        )
-    return result
 
 
 def load_nvidia_generator_record(
@@ -650,7 +701,13 @@ def load_nvidia_generator_record(
             entry that is not a network, or a StyleGAN3 (alias-free) generator.
     """
     path = Path(path)
-    data = read_nvidia_pickle(path)
+    return generator_record(read_nvidia_pickle(path), path, key)
+
+
+def generator_record(
+    data: dict[str, Any], path: Path, key: str = DEFAULT_GENERATOR_KEY
+) -> PersistentRecord:
+    """The generator ``key`` of :func:`read_nvidia_pickle`'s result (see that function)."""
     if key not in data:
         keys = sorted(str(k) for k in data)
         shown = ", ".join(keys[:_MAX_LISTED]) + (", …" if len(keys) > _MAX_LISTED else "")
@@ -666,6 +723,12 @@ def load_nvidia_generator_record(
 __all__ = [
     "DEFAULT_GENERATOR_KEY",
     "PersistentRecord",
+    "TFNetwork",
+    "generator_record",
+    "is_tensorflow",
     "load_nvidia_generator_record",
+    "nvidia_networks",
+    "plain",
     "read_nvidia_pickle",
+    "unpickle",
 ]
