@@ -154,7 +154,7 @@ def test_readme_command_defaults_to_ffhq_and_says_offline_clearly(
     files, tmp_path, closed_port, default_zoo
 ):
     """`micromotion apply smile --image PHOTO -o smile.mp4` with no network: one line."""
-    for name in ("smile", "stylegan2-ffhq-1024"):
+    for name in ("smile", "stylegan2-ffhq-config-f"):
         entry = zoo.get(name)
         url = f"http://127.0.0.1:{closed_port}/{entry.filename}"
         default_zoo.unregister(entry.name)
@@ -162,7 +162,7 @@ def test_readme_command_defaults_to_ffhq_and_says_offline_clearly(
     out = tmp_path / "smile.mp4"
     result = run("apply", "smile", "--image", files["photo"], "-o", out)
     # The direction ships in the package: what is missing is the FFHQ generator, the default.
-    one_error_line(result, "could not download stylegan2-ffhq-1024")
+    one_error_line(result, "could not download stylegan2-ffhq-config-f")
     from micromotion.cli import main
 
     help_text = CliRunner().invoke(main, ["apply", "--help"]).output

@@ -22,10 +22,8 @@ from micromotion.subspace.micromotion import Micromotion
 from micromotion.weights.micromotion import load_micromotion
 
 DIRECTIONS = ("smile", "angry", "aging", "eyesClose", "headsTurn")
-FFHQ_URL = (
-    "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
-    "stylegan2-ffhq-1024x1024.pkl"
-)
+#: The paper's network: NVIDIA's original TF release (the NVlabs/stylegan2 README's URL).
+FFHQ_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl"
 
 
 make_entry = functools.partial(zoo_entry, sha256=PAYLOAD_SHA)
@@ -77,8 +75,14 @@ def test_entry_validation(field, value):
 def test_default_zoo_contents():
     assert set(DIRECTIONS) <= set(zoo.DEFAULT_ZOO.names(kind="direction"))
     ffhq = zoo.get("ffhq")
-    assert ffhq.name == "stylegan2-ffhq-1024" and ffhq.urls == (FFHQ_URL,)
-    assert (ffhq.kind, ffhq.resolution, ffhq.format) == ("generator", 1024, "nvidia-pkl")
+    assert ffhq.name == "stylegan2-ffhq-config-f" and ffhq.urls == (FFHQ_URL,)
+    assert (ffhq.kind, ffhq.resolution, ffhq.format) == ("generator", 1024, "tensorflow-pkl")
+    assert "the paper's network" in ffhq.description
+    rosinality = zoo.get("ffhq-rosinality")
+    assert rosinality.format == "rosinality-pt" and rosinality.sha256 is None
+    assert all("1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT" in u for u in rosinality.urls)
+    for other in ("stylegan2-ffhq-1024", "stylegan2-ada-ffhq-1024"):  # claims only what is known
+        assert "not verified to be the paper's network" in zoo.get(other).description
     assert ffhq.sha256 is None  # NVIDIA publishes none; we never invent one
     assert "NVIDIA Source Code License-NC" in ffhq.license
     assert zoo.get("eyesclose").name == "eyesClose"  # case-insensitive
@@ -343,14 +347,14 @@ def test_cli_unknown_name():
 
 def test_cli_offline_ffhq(closed_port, default_zoo):
     """The real FFHQ entry with no way to reach its server: one line, exit 1, no traceback."""
-    url = f"http://127.0.0.1:{closed_port}/stylegan2-ffhq-1024x1024.pkl"
-    swap(default_zoo, replace(zoo.get("stylegan2-ffhq-1024"), urls=(url,)))
-    dest = zoo.home() / "zoo" / "stylegan2-ffhq-1024" / "stylegan2-ffhq-1024x1024.pkl"
+    url = f"http://127.0.0.1:{closed_port}/stylegan2-ffhq-config-f.pkl"
+    swap(default_zoo, replace(zoo.get("stylegan2-ffhq-config-f"), urls=(url,)))
+    dest = zoo.home() / "zoo" / "stylegan2-ffhq-config-f" / "stylegan2-ffhq-config-f.pkl"
     result = CliRunner().invoke(main, ["zoo", "download", "ffhq", "--quiet", "--timeout", "5"])
     assert result.exit_code == 1 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert lines[0].startswith(f"error: could not download stylegan2-ffhq-1024 from {url} (")
+    assert lines[0].startswith(f"error: could not download stylegan2-ffhq-config-f from {url} (")
     assert lines[0].endswith(f"Download it yourself and save it as {dest}")
     # The same one line from a command that takes a generator by zoo name.
     gen = CliRunner().invoke(main, ["generate", "--generator", "ffhq", "--outdir", "o"])

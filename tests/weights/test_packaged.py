@@ -45,15 +45,15 @@ def test_a_packaged_name_is_not_a_path():
 
 
 def test_every_missing_file_is_named_at_once(default_zoo, closed_port):
-    for name in ("stylegan2-ffhq-1024", "vgg16-imagenet", "lpips-vgg-v0.1"):
+    for name in ("stylegan2-ffhq-config-f", "vgg16-imagenet", "lpips-vgg-v0.1"):
         entry = hub.get(name)
         default_zoo.unregister(entry.name)
         default_zoo.register(replace(entry, urls=(f"http://127.0.0.1:{closed_port}/{name}",)))
     with pytest.raises(DownloadError) as caught:
         fetch_all(["ffhq", "smile", "vgg16-imagenet", "lpips-vgg-v0.1", "ffhq"], progress=False)
     message = str(caught.value)
-    assert message.startswith("3 files are missing: (1) could not download stylegan2-ffhq-1024")
-    for name in ("stylegan2-ffhq-1024", "vgg16-imagenet", "lpips-vgg-v0.1"):
+    assert message.startswith("3 files are missing: (1) could not download stylegan2-ffhq-config-f")
+    for name in ("stylegan2-ffhq-config-f", "vgg16-imagenet", "lpips-vgg-v0.1"):
         assert f"could not download {name}" in message
         assert str(hub.cache_path(hub.get(name))) in message  # where to save a copy by hand
     assert "smile" not in message and "\n" not in message

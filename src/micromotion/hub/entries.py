@@ -11,6 +11,15 @@ from __future__ import annotations
 from micromotion.hub.registry import Zoo, ZooEntry
 
 _NGC_SG2 = "https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan2/versions/1/files/"
+#: NVIDIA's original TensorFlow release, listed in the NVlabs/stylegan2 README ("networks").
+_TF_SG2 = "https://nvlabs-fi-cdn.nvidia.com/stylegan2/networks/"
+#: rosinality's conversion of the TF FFHQ config-f network, the file the paper's code,
+#: StyleCLIP, pSp, e4e and ReStyle load (their READMEs link this Google Drive id).
+_ROSINALITY_FFHQ_DRIVE = "1EM87UquaoQmk17Q8d5kYIAHqu0dkYqdT"
+_UNVERIFIED = (
+    "; not verified to be the paper's network: compare with `micromotion info A B` "
+    "against stylegan2-ffhq-config-f"
+)
 _ADA = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/"
 _NV_LICENSE = "NVIDIA Source Code License-NC (non-commercial)"
 _PAPER_RAW = "https://github.com/wuqiuche/micromotion-styleGAN/raw/main/pregen_latents/"
@@ -67,13 +76,51 @@ def _direction(name: str, sha256: str, description: str) -> ZooEntry:
 
 DEFAULT_ZOO: Zoo = Zoo(
     [
+        ZooEntry(
+            name="stylegan2-ffhq-config-f",
+            kind="generator",
+            urls=(_TF_SG2 + "stylegan2-ffhq-config-f.pkl",),
+            filename="stylegan2-ffhq-config-f.pkl",
+            sha256=None,  # NVIDIA publishes no hashes: trust on first use
+            format="tensorflow-pkl",
+            license=_NV_LICENSE,
+            origin="Karras et al., StyleGAN2 (CVPR 2020); URL in the NVlabs/stylegan2 README",
+            description=(
+                "StyleGAN2 config-f FFHQ 1024 px, NVIDIA's original TensorFlow release: the "
+                "paper's network (its code loads rosinality's conversion of this file)"
+            ),
+            resolution=1024,
+            aliases=("ffhq",),
+        ),
+        ZooEntry(
+            name="stylegan2-ffhq-config-f-rosinality",
+            kind="generator",
+            urls=(
+                f"https://drive.google.com/uc?id={_ROSINALITY_FFHQ_DRIVE}&export=download",
+                f"https://drive.usercontent.google.com/download?id={_ROSINALITY_FFHQ_DRIVE}"
+                "&export=download",
+            ),
+            filename="stylegan2-ffhq-config-f.pt",
+            sha256=None,  # no published hash: trust on first use
+            format="rosinality-pt",
+            license=_NV_LICENSE,
+            origin=(
+                "rosinality/stylegan2-pytorch convert_weight.py of NVIDIA's TF network; Google "
+                "Drive id from the pSp, e4e and ReStyle READMEs"
+            ),
+            description=(
+                "rosinality's conversion of stylegan2-ffhq-config-f (the file the paper's code "
+                "loads; Google Drive, often over quota)"
+            ),
+            resolution=1024,
+            aliases=("ffhq-rosinality",),
+        ),
         _nvidia(
             "stylegan2-ffhq-1024",
             "stylegan2-ffhq-1024x1024.pkl",
             1024,
-            "StyleGAN2 config-f, FFHQ 1024 px: the network the paper used",
+            "StyleGAN2 FFHQ 1024 px, PyTorch re-release on NVIDIA NGC" + _UNVERIFIED,
             base=_NGC_SG2,
-            aliases=("ffhq",),
         ),
         _nvidia(
             "stylegan2-ffhq-512",
@@ -101,7 +148,7 @@ DEFAULT_ZOO: Zoo = Zoo(
             "stylegan2-ada-ffhq-1024",
             "ffhq.pkl",
             1024,
-            "FFHQ 1024 px from the stylegan2-ada-pytorch release",
+            "FFHQ 1024 px from the stylegan2-ada-pytorch release" + _UNVERIFIED,
             base=_ADA,
         ),
         _nvidia(
