@@ -13,6 +13,7 @@ from micromotion import load_generator, save_generator
 from micromotion.cli import main
 from micromotion.errors import CheckpointError
 from micromotion.networks.stylegan2 import Generator
+from micromotion.weights.formats.rosinality import rosinality_state_dict
 from micromotion.weights.generator import nvidia_init_kwargs, nvidia_state_dict, save_rosinality
 from nvidia_pkl_writer import NetSpec, generator_module_classes, write_nvidia_pickle
 from tf_pkl_writer import CANARY_SRC, network, tf_networks, tf_pickle_bytes, write_tf_pickle
@@ -73,7 +74,12 @@ def test_every_format_gives_one_fingerprint(G, tmp_path):
         "rosinality": save_rosinality(G, tmp_path / "g.pt"),
         "nvidia": write_nvidia_pickle(tmp_path / "g.pkl", {"G_ema": spec}) or tmp_path / "g.pkl",
         "tensorflow": write_tf_pickle(tmp_path / "tf.pkl", G),
+        "encoder": tmp_path / "psp.pt",
     }
+    # An encoder checkpoint's decoder.*, with its own latent_avg (not the generator's w_avg).
+    decoder = {f"decoder.{k}": v for k, v in rosinality_state_dict(G).items()}
+    latent_avg = (G.w_avg + 1).expand(G.num_ws, -1).clone()
+    torch.save({"state_dict": decoder, "latent_avg": latent_avg, "opts": {}}, files["encoder"])
     prints = {fmt: load_generator(path).fingerprint() for fmt, path in files.items()}
     assert set(prints.values()) == {G.fingerprint()}, prints
 
