@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, NamedTuple
 
 import torch
 
+from micromotion.core.threads import torch_threads
 from micromotion.errors import MicromotionError
 
 #: Lin, Chen & Ma (2010), inexact ALM: μ₀ = 1.25 / ‖D‖₂ ...
@@ -127,6 +129,51 @@ def robust_pca(
 
     batch_shape = D.shape[:-2]
     X = D.detach().to(torch.float64).reshape(-1, m, n)  # [B, m, n]
+    # Threads chosen deliberately: LAPACK's batched eigensolver with two intra-op threads ran
+    # 7x slower than with one on an idle 2-core machine and ~100x slower with the other core
+    # busy (the threads spin against each other). So every matrix is solved single-threaded
+    # and the batch is split across as many worker threads as torch may use: the matrices
+    # are independent, so the split never changes a result.
+    workers = max(1, min(torch.get_num_threads(), X.shape[0]))
+    with torch_threads(1):
+        if workers == 1:
+            parts = [_pcp(X, lam_v, mu, tol, max_iter)]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                parts = list(
+                    pool.map(
+                        lambda chunk: _pcp_single_threaded(chunk, lam_v, mu, tol, max_iter),
+                        torch.tensor_split(X, workers),
+                    )
+                )
+    L, S, iterations, active, residual = (torch.cat(t) for t in zip(*parts, strict=True))
+
+    shape = (*batch_shape, m, n)
+    return RPCAResult(
+        L=L.reshape(shape).to(D.dtype),
+        S=S.reshape(shape).to(D.dtype),
+        iterations=iterations.reshape(batch_shape),
+        converged=(~active).reshape(batch_shape),
+        residual=residual.reshape(batch_shape),
+    )
+
+
+def _pcp_single_threaded(
+    X: torch.Tensor, lam_v: float, mu: MuSpec, tol: TolSpec, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    # OpenMP's thread count is per calling thread: a worker sets its own.
+    torch.set_num_threads(1)
+    return _pcp(X, lam_v, mu, tol, max_iter)
+
+
+def _pcp(
+    X: torch.Tensor, lam_v: float, mu: MuSpec, tol: TolSpec, max_iter: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Principal component pursuit on a float64 batch ``X [B, m, n]``; see :func:`robust_pca`.
+
+    Returns ``L``, ``S``, iterations, still-active flags and residuals of each matrix.
+    """
+    m, n = X.shape[-2:]
     B = X.shape[0]
     norm_fro = torch.linalg.matrix_norm(X, "fro")  # [B]
     zero = norm_fro == 0
@@ -188,21 +235,30 @@ def robust_pca(
         done = res <= tol_k[sel] if inclusive else res < tol_k[sel]
         active[idx[done]] = False
 
-    shape = (*batch_shape, m, n)
-    return RPCAResult(
-        L=L.reshape(shape).to(D.dtype),
-        S=S.reshape(shape).to(D.dtype),
-        iterations=iterations.reshape(batch_shape),
-        converged=(~active).reshape(batch_shape),
-        residual=residual.reshape(batch_shape),
-    )
+    return L, S, iterations, active, residual
 
 
 def _svt(M: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-    """Singular value thresholding (prox of ``tau·‖·‖_*``); ``M [b, m, n]``, ``tau [b, 1, 1]``."""
-    U, s, Vh = _svd(M)  # s [b, r]
-    s = (s - tau[:, :, 0]).clamp_min(0.0)
-    return (U * s[:, None, :]) @ Vh
+    """Singular value thresholding (prox of ``tau·‖·‖_*``); ``M [b, m, n]``, ``tau [b, 1, 1]``.
+
+    Computed from the eigendecomposition of the small Gram matrix (``M Mᵀ`` for a wide
+    ``M``, ``Mᵀ M`` for a tall one) rather than an SVD: ``SVT(M) = U diag((s − τ)₊ / s) Uᵀ M``
+    needs no right singular vectors. Measured on this project's CPU it is 2.5–3x faster than
+    LAPACK's SVD for W+ anchor matrices (300 × 512: 131 ms against 332 ms for 18 layers).
+    In float64 it agrees with the SVD route to 1e-10 on unit-scale matrices (tested), and
+    whole robust-PCA runs agree to 3e-8 relative (measured, 11-700 anchors): squaring loses
+    accuracy only for singular values near ``1e-8·‖M‖₂``, whose whole contribution is that
+    small.
+    """
+    m, n = M.shape[-2:]
+    wide = m <= n
+    G = M @ M.mT if wide else M.mT @ M  # [b, k, k], k = min(m, n)
+    lam, U = torch.linalg.eigh(G)
+    s = lam.clamp_min(0.0).sqrt()  # [b, k] singular values of M
+    keep = (s - tau[:, :, 0]).clamp_min(0.0) / s.clamp_min(torch.finfo(s.dtype).tiny)
+    if wide:
+        return (U * keep[:, None, :]) @ (U.mT @ M)
+    return ((M @ U) * keep[:, None, :]) @ U.mT
 
 
 def _svd(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
