@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,13 @@ def _normalise_latent_avg(
             f"{path}: latent_avg has shape {list(latent_avg.shape)}, expected [{config.w_dim}]"
         )
     if not torch.allclose(t, t[:1].expand_as(t)):
-        raise CheckpointError(f"{path}: per-layer latent_avg with different rows is not supported")
+        # An encoder checkpoint may carry its own per-entry mean code (ReStyle/e4e/pSp add the
+        # encoder's output to it); the generator's w_avg, used for truncation, is one vector.
+        warnings.warn(
+            f"{path}: latent_avg differs across W+ entries; w_avg is taken as their mean",
+            stacklevel=4,
+        )
+        return t.mean(dim=0)
     return t[0]
 
 

@@ -1,0 +1,105 @@
+"""Encoder inversion as each method defines it: ReStyle's iterations, e4e's and pSp's one pass.
+
+Input: FFHQ-aligned faces at 256 px in [-1, 1] (``[N, 3, 256, 256]``).
+
+* **ReStyle** (Alaluf et al., ICCV 2021) starts from the average image — ``latent_avg``
+  rendered and average-pooled to 256 px — and at each iteration feeds ``[image, current
+  reconstruction]`` (6 channels; the reconstruction pooled to 256 px, not clamped), adds the
+  encoder's output to the current code (to ``latent_avg`` at the first iteration), and renders
+  the new code. Every iterate is returned.
+* **e4e and pSp** add the encoder's output to ``latent_avg`` in one pass.
+
+The generator renders with its stored noise (``noise_mode="const"``, the methods'
+``randomize_noise=False``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.nn import functional as F
+
+from micromotion.errors import MicromotionError, ParameterError
+from micromotion.networks.encoders import INPUT_SIZE, EncoderModel
+from micromotion.networks.stylegan2 import Generator
+
+#: ReStyle's default number of iterations (the paper's inverter: ReStyle-pSp, 5).
+DEFAULT_ITERATIONS = 5
+
+
+class EncoderInversion(NamedTuple):
+    """What :func:`encode` returns.
+
+    Attributes:
+        ws: ``[N, num_ws, w_dim]`` the final codes.
+        iterates: Codes after each iteration (one for e4e/pSp), ``[N, num_ws, w_dim]`` each.
+        images: Renders of each iterate, pooled to 256 px, ``[N, 3, 256, 256]`` each.
+    """
+
+    ws: torch.Tensor
+    iterates: list[torch.Tensor]
+    images: list[torch.Tensor]
+
+
+def _pool(images: torch.Tensor) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(images, (INPUT_SIZE, INPUT_SIZE))
+
+
+def average_image(G: Generator, model: EncoderModel) -> torch.Tensor:
+    """ReStyle's start: ``latent_avg`` rendered and pooled to 256 px, ``[1, 3, 256, 256]``."""
+    return _pool(G.synthesis(model.latent_avg[None], noise_mode="const"))
+
+
+@torch.no_grad()
+def encode(
+    G: Generator,
+    model: EncoderModel,
+    images: torch.Tensor,
+    *,
+    iterations: int = DEFAULT_ITERATIONS,
+) -> EncoderInversion:
+    """Invert aligned faces with an encoder.
+
+    Args:
+        G: The generator the encoder was trained with (its ``decoder.*``).
+        model: From :func:`micromotion.weights.encoders.load_encoder`.
+        images: ``[N, 3, 256, 256]`` in [-1, 1].
+        iterations: ReStyle iterations (ignored by e4e and pSp, which run once).
+
+    Raises:
+        ParameterError: ``iterations`` below 1.
+        MicromotionError: An encoder for another generator size, or images of the wrong shape.
+    """
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ParameterError("iterations", f"{iterations}: must be at least 1")
+    if model.n_styles != G.num_ws or G.w_dim != model.latent_avg.shape[1]:
+        raise MicromotionError(
+            f"the encoder predicts W+ [{model.n_styles}, {model.latent_avg.shape[1]}] but the "
+            f"generator has [{G.num_ws}, {G.w_dim}]: it was trained for another network size"
+        )
+    if images.ndim != 4 or tuple(images.shape[1:]) != (3, INPUT_SIZE, INPUT_SIZE):
+        raise MicromotionError(f"encoders take [N, 3, 256, 256] faces, got {list(images.shape)}")
+    device = model.latent_avg.device
+    x = images.to(device=device, dtype=torch.float32)
+    avg = model.latent_avg[None].expand(x.shape[0], -1, -1)  # [N, num_ws, w_dim]
+    iterates: list[torch.Tensor] = []
+    renders: list[torch.Tensor] = []
+    if not model.iterative:
+        codes = model.encoder(x)
+        if model.opts.get("start_from_latent_avg", True):
+            codes = codes + avg
+        iterates.append(codes)
+        renders.append(_pool(G.synthesis(codes, noise_mode="const")))
+        return EncoderInversion(codes, iterates, renders)
+    current = average_image(G, model).expand(x.shape[0], -1, -1, -1)
+    codes = avg
+    for _ in range(iterations):
+        codes = model.encoder(torch.cat([x, current], dim=1)) + codes
+        current = _pool(G.synthesis(codes, noise_mode="const"))  # not clamped, as ReStyle
+        iterates.append(codes)
+        renders.append(current)
+    return EncoderInversion(codes, iterates, renders)
+
+
+__all__ = ["DEFAULT_ITERATIONS", "EncoderInversion", "average_image", "encode"]
