@@ -154,3 +154,35 @@ def settings_from(cls: type[T], options: dict[str, Any], **values: Any) -> T:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     picked = {k: options.pop(k) for k in list(options) if k in names}
     return cls(**{**picked, **values})
+
+
+def encoder_options(func: Any) -> Any:
+    """``--inverter``, ``--iterations`` and ``--refine``: how a face becomes a code."""
+    options = [
+        click.option(
+            "--inverter",
+            default="auto",
+            show_default=True,
+            metavar="NAME|CKPT|projector",
+            help="auto: the paper's ReStyle-pSp (restyle-psp-ffhq) for the paper's network "
+            "(ffhq), the projector for any other; or restyle-e4e-ffhq, e4e-ffhq, psp-ffhq, an "
+            "encoder checkpoint (.pt), projector.",
+        ),
+        click.option(
+            "--iterations",
+            type=click.IntRange(1),
+            default=5,
+            show_default=True,
+            help="ReStyle iterations (e4e and pSp run once).",
+        ),
+        click.option(
+            "--refine",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Projector steps from the encoder's code (0: none).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func

@@ -10,6 +10,7 @@ import click
 from micromotion.cli._common import (
     DEFAULT_GENERATOR,
     device_option,
+    encoder_options,
     face_option,
     generator_option,
     inversion_options,
@@ -65,6 +66,7 @@ from micromotion.core.seeds import MAX_SEED
     steps_help="Inversion steps for --image.",
     lpips_help="Invert --image with LPIPS-VGG  [default: when its weights are cached]",
 )
+@encoder_options
 @face_option("Which face of --image.")
 @no_align_option("--image is an FFHQ-aligned crop already.")
 @click.option(

@@ -22,6 +22,7 @@ from micromotion.errors import MicromotionError
 )
 @click.option("--space", type=click.Choice(["w+", "w"]), default="w+", show_default=True)
 @click.option("--optimize-noise", is_flag=True, help="Also fit per-image noise maps.")
+@common.encoder_options
 @common.no_align_option("The images are already FFHQ-aligned crops.")
 @common.face_option()
 @click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True)
@@ -38,7 +39,10 @@ def invert_cmd(images: tuple[Path, ...], no_align: bool, **job: Any) -> None:
 
     if no_align and job["face"] is not None:
         raise MicromotionError("--face needs alignment; it cannot be combined with --no-align")
+    from micromotion.pipelines.photo import InverterSettings
+
     config = common.settings_from(InversionConfig, job)
+    job["inverter"] = common.settings_from(InverterSettings, job)
     # The other options are the pipeline's parameters, by name.
     report = run_job(invert_photos, images, unit="step", config=config, align=not no_align, **job)
     for done in report.done:

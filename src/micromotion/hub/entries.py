@@ -59,6 +59,27 @@ _LPIPS_ORIGIN = (
 )
 
 
+def _drive(file_id: str) -> str:
+    return f"https://drive.google.com/uc?id={file_id}&export=download"
+
+
+def _encoder(
+    name: str, filename: str, ids: tuple[str, ...], origin: str, description: str
+) -> ZooEntry:
+    return ZooEntry(
+        name=name,
+        kind="encoder",
+        urls=tuple(_drive(i) for i in ids),
+        filename=filename,
+        sha256=None,  # no published hash: trust on first use (checked as an encoder first)
+        format="psp-checkpoint",
+        license="MIT (encoder); its decoder.* is NVIDIA's FFHQ StyleGAN2 (" + _NV_LICENSE + ")",
+        origin=origin,
+        description=description,
+        resolution=1024,
+    )
+
+
 def _direction(name: str, sha256: str, description: str) -> ZooEntry:
     return ZooEntry(
         name=name,
@@ -182,6 +203,39 @@ DEFAULT_ZOO: Zoo = Zoo(
             "headsTurn",
             "00452120b2d87dd79ac05557238970abcbdf6157819283c260944912e5e80c61",
             "the paper's head-turn direction, from video (FFHQ W+, 18x512)",
+        ),
+        _encoder(
+            "restyle-psp-ffhq",
+            "restyle_psp_ffhq_encode.pt",
+            # The ReStyle README's id, then the copy JoJoGAN's and ArcaneGAN's download lists use.
+            ("1sw6I2lRIB0MpuJkpc8F5BJiSZrc0hjfE", "1nbxCIVw9H3YnQsoIPykNEFwWJnHVHlVd"),
+            "Alaluf et al., ReStyle (ICCV 2021); Drive id from the yuval-alaluf/restyle-encoder "
+            "README",
+            "ReStyle-pSp FFHQ encoder, 5 iterations: the paper's inverter",
+        ),
+        _encoder(
+            "restyle-e4e-ffhq",
+            "restyle_e4e_ffhq_encode.pt",
+            ("1e2oXVeBPXMQoUoC_4TNwAWpOPpSEhE_e",),
+            "Alaluf et al., ReStyle (ICCV 2021); Drive id from the yuval-alaluf/restyle-encoder "
+            "README",
+            "ReStyle-e4e FFHQ encoder (more editable codes than ReStyle-pSp)",
+        ),
+        _encoder(
+            "e4e-ffhq",
+            "e4e_ffhq_encode.pt",
+            ("1cUv_reLE6k3604or78EranS7XzuVMWeO", "1o6ijA3PkcewZvwJJ73dJ0fxhndn0nnh7"),
+            "Tov et al., Designing an Encoder for StyleGAN Image Manipulation (SIGGRAPH 2021); "
+            "Drive id from the omertov/encoder4editing README",
+            "e4e FFHQ encoder, one pass",
+        ),
+        _encoder(
+            "psp-ffhq",
+            "psp_ffhq_encode.pt",
+            ("1bMTNWkh5LArlaWSc_wa8VKyq2V42T2z0",),
+            "Richardson et al., pixel2style2pixel (CVPR 2021); Drive id from the "
+            "eladrich/pixel2style2pixel README",
+            "pSp FFHQ encoder for StyleGAN inversion, one pass",
         ),
         ZooEntry(
             name="vgg16-imagenet",

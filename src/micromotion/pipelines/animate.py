@@ -41,7 +41,16 @@ from micromotion.pipelines.outputs import (
     save_png_record,
     save_record,
 )
-from micromotion.pipelines.photo import FaceCrop, face_crop, inversion_record, run_inversion
+from micromotion.pipelines.photo import (
+    PROJECTOR,
+    FaceCrop,
+    InverterSettings,
+    choose_inverter,
+    face_crop,
+    inversion_record,
+    invert_crops,
+    open_inverter,
+)
 from micromotion.render.codes import clip_codes, loop_indices
 from micromotion.render.frames import render_frames
 from micromotion.subspace.micromotion import Micromotion
@@ -93,6 +102,10 @@ class PhotoSettings:
         face: Which face (0 = largest) when the photo shows several.
         paste_back: Frames show the whole photo with the moving face blended in.
         lpips: LPIPS-VGG loss (``None``: when its weights are cached).
+        inverter: ``auto`` (the paper's ReStyle-pSp for the paper's network, else the
+            projector), ``projector``, an encoder zoo name or checkpoint file.
+        iterations: ReStyle iterations (5).
+        refine: Projector steps after the encoder (0: none).
     """
 
     steps: int = 500
@@ -100,8 +113,17 @@ class PhotoSettings:
     face: int | None = None
     paste_back: bool = False
     lpips: bool | None = None
+    inverter: str = "auto"
+    iterations: int = 5
+    refine: int = 0
+
+    @property
+    def inverter_settings(self) -> InverterSettings:
+        """The inverter part, as the photo pipelines take it."""
+        return InverterSettings(self.inverter, self.iterations, self.refine)
 
     def __post_init__(self) -> None:
+        self.inverter_settings  # noqa: B018 - validates iterations and refine now
         if not self.align and self.paste_back:
             raise ParameterError.worded(
                 "{paste_back} needs alignment; it cannot be combined with {align}=False",
@@ -202,7 +224,9 @@ def animate(
             check_backend()
     # Everything to download, at once: offline, one message names every missing file.
     lpips_names = [VGG16_ENTRY, LIN_ENTRY] if photo_path is not None and photo.lpips else []
-    fetch_all([generator, *specs, *lpips_names])
+    encoder_name = [choose_inverter(photo.inverter, generator)] if photo_path is not None else []
+    encoder_name = [n for n in encoder_name if n != PROJECTOR]
+    fetch_all([generator, *specs, *lpips_names, *encoder_name])
     with outputs:  # every file of the result appears at the end, or none
         return _animate(specs, values, outputs, generator, photo_path, latent, index, seed,
                         truncation_psi, clip, photo, device, progress)  # fmt: skip
@@ -363,9 +387,11 @@ def _invert_photo(
     crop, geometry = found.image, found.record
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=settings.lpips)
     config = InversionConfig(steps=settings.steps)
-    result, distances = run_inversion(
-        G, [crop], config=config, loss_fn=loss_fn, loss_name=loss_name, progress=progress
-    )
+    encoder = open_inverter(settings.inverter_settings, spec, G.w_avg.device)
+    result, distances, used = invert_crops(
+        G, [crop], encoder=encoder, settings=settings.inverter_settings, config=config,
+        loss_fn=loss_fn, loss_name=loss_name, progress=progress,
+    )  # fmt: skip
     paths = {role: outputs.files[role] for role in ("aligned", "recon", "latent")}
     record = inversion_record(
         "apply (inversion)",
@@ -379,6 +405,7 @@ def _invert_photo(
         generator_spec=spec,
         fingerprint=fingerprint,
         files={k: p.name for k, p in paths.items()},
+        inverter=used,
     )
     save_png_record(outputs.path("aligned"), crop, record)
     save_png_record(outputs.path("recon"), to_uint8(result.images)[0], record)
@@ -390,6 +417,7 @@ def _invert_photo(
         "lpips": record["lpips"],
         "loss": loss_name,
         "inversion": config.to_dict(),
+        "inverter": used,
         "photo": asdict(settings),
         "face": geometry,
         "latent": paths["latent"].name,

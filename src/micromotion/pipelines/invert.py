@@ -26,7 +26,13 @@ from micromotion.pipelines import outputs
 from micromotion.pipelines._load import GeneratorSpec, open_generator
 from micromotion.pipelines.losses import select_loss
 from micromotion.pipelines.outputs import OutputSet
-from micromotion.pipelines.photo import face_crop, inversion_record, run_inversion
+from micromotion.pipelines.photo import (
+    InverterSettings,
+    face_crop,
+    inversion_record,
+    invert_crops,
+    open_inverter,
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ def invert_photos(
     align: bool = True,
     face: int | None = None,
     lpips: bool | None = None,
+    inverter: InverterSettings | None = None,
     batch_size: int = 4,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
@@ -85,6 +92,9 @@ def invert_photos(
         face: Which face (0 = largest) when a photo shows several.
         lpips: LPIPS-VGG loss: ``True`` requires it, ``False`` uses pixels, ``None`` uses it
             when its weights are cached (see :func:`~micromotion.pipelines.losses.select_loss`).
+        inverter: Projector or encoder (default ``auto``: the paper's ReStyle-pSp for the
+            paper's network, else the projector; see
+            :class:`~micromotion.pipelines.photo.InverterSettings`).
         batch_size: Photos inverted together.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (ignored for a loaded generator).
         progress: Progress reporting (``align`` per photo, ``invert`` per step).
@@ -94,6 +104,7 @@ def invert_photos(
     """
     paths = [Path(p) for p in images]
     config = config or InversionConfig()
+    inverter = inverter or InverterSettings()
     if not align and face is not None:
         raise ParameterError.worded(
             "{face} needs alignment; it cannot be combined with {align}=False", "face", "align"
@@ -114,8 +125,9 @@ def invert_photos(
         check_backend()  # dlib missing: say so before loading anything
     with outputs.lock_dir(out):
         return _invert(
-            paths, sets, generator, config, align, face, lpips, batch_size, device, progress
-        )
+            paths, sets, generator, config, align, face, lpips, inverter, batch_size, device,
+            progress,
+        )  # fmt: skip
 
 
 def _photo_files(out: Path, stem: str, align: bool, config: InversionConfig) -> dict[str, Path]:
@@ -135,11 +147,13 @@ def _invert(
     align: bool,
     face: int | None,
     lpips: bool | None,
+    inverter: InverterSettings,
     batch_size: int,
     device: str | torch.device,
     progress: Progress | None,
 ) -> InvertReport:
     G, spec = open_generator(generator, device)
+    encoder = open_inverter(inverter, generator, G.w_avg.device)
     fingerprint = G.fingerprint()  # a full hash of the weights: once, not per image
 
     report = InvertReport(total=len(paths))
@@ -161,9 +175,11 @@ def _invert(
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
-        result, distances = run_inversion(
+        result, distances, used = invert_crops(
             G,
             [crop for _, crop, _ in batch],
+            encoder=encoder,
+            settings=inverter,
             config=config,
             loss_fn=loss_fn,
             loss_name=loss_name,
@@ -185,6 +201,7 @@ def _invert(
                 fingerprint=fingerprint,
                 latent=f"{path.stem}.npy",
                 latent_shape=[G.num_ws, G.w_dim],
+                inverter=_for_photo(used, i),
             )
             with sets[path] as files:  # all of this photo's files, or none
                 outputs.save_npy(files.path("code"), result.ws[i].float().numpy())
@@ -203,3 +220,10 @@ def _invert(
                 InvertedPhoto(path, code, float(result.psnr[i]), distances[i], record)
             )
     return report
+
+
+def _for_photo(used: dict[str, Any], i: int) -> dict[str, Any]:
+    """The inverter record with only photo ``i``'s per-iteration PSNR."""
+    if "psnr_db_per_iteration" not in used:
+        return used
+    return {**used, "psnr_db_per_iteration": [it[i] for it in used["psnr_db_per_iteration"]]}

@@ -12,7 +12,7 @@ import torch
 from micromotion.core.io import sha256_file
 from micromotion.core.progress import Progress, stage_callback
 from micromotion.core.provenance import provenance
-from micromotion.errors import MicromotionError
+from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import AlignedFace, align_image
 from micromotion.inversion import PIXEL_LOSS_NAME, InversionConfig, InversionResult, LossFn, invert
 from micromotion.media.images import fit_square, from_uint8, read_rgb
@@ -135,3 +135,179 @@ def inversion_record(
         lpips=lpips,
         **extra,
     )
+
+
+#: The paper's inverter (its code inverts photos with ReStyle-pSp, 5 iterations).
+PAPER_INVERTER = "restyle-psp-ffhq"
+PROJECTOR = "projector"
+
+
+def choose_inverter(inverter: str, generator: object) -> str:
+    """Resolve ``"auto"``: the paper's encoder for the paper's network, else the projector.
+
+    An encoder only fits the generator it was trained with, so a user's own generator gets
+    the optimisation projector unless an encoder is named.
+    """
+    if inverter != "auto":
+        return inverter
+    from micromotion import hub
+
+    if isinstance(generator, str) and not hub.looks_like_path(generator):
+        try:
+            if hub.get(generator).name == hub.get("ffhq").name:
+                return PAPER_INVERTER
+        except MicromotionError:
+            pass
+    return PROJECTOR
+
+
+def encoder_inputs(targets: torch.Tensor) -> torch.Tensor:
+    """Aligned faces ``[B, 3, R, R]`` at the encoders' 256 px (area averaging when larger)."""
+    from torch.nn import functional as F
+
+    from micromotion.networks.encoders import INPUT_SIZE
+
+    if targets.shape[-1] == INPUT_SIZE:
+        return targets
+    mode = "area" if targets.shape[-1] > INPUT_SIZE else "bilinear"
+    return F.interpolate(targets, size=(INPUT_SIZE, INPUT_SIZE), mode=mode)
+
+
+def run_encoder(
+    G: Generator,
+    crops: list[np.ndarray],
+    encoder: Any,
+    *,
+    iterations: int,
+    refine: int,
+    config: InversionConfig,
+    loss_fn: LossFn,
+    progress: Progress | None = None,
+    stage: str = "refine",
+) -> tuple[InversionResult, dict[str, Any]]:
+    """Invert crops with an encoder, then optionally ``refine`` projector steps from its codes.
+
+    Returns:
+        The result (codes, renders, PSNR) and a record: method, iterations, refinement and
+        the PSNR after each encoder iteration.
+    """
+    from dataclasses import replace
+
+    from micromotion.inversion import psnr
+    from micromotion.inversion.encoder import encode
+
+    targets = torch.stack([from_uint8(c) for c in crops])  # [B, 3, R, R]
+    found = encode(G, encoder, encoder_inputs(targets), iterations=iterations)
+    per_iteration = []
+    with torch.no_grad():
+        for codes in found.iterates:
+            images = G.synthesis(codes, noise_mode="const").cpu()
+            per_iteration.append([round(float(v), 3) for v in psnr(images, targets)])
+    if refine > 0:
+        result = invert(
+            G,
+            targets,
+            config=replace(config, steps=refine),
+            init_ws=found.ws,
+            loss_fn=loss_fn,
+            callback=stage_callback(progress, stage, refine),
+        )
+    else:
+        result = InversionResult(
+            ws=found.ws.cpu(), noise={}, images=images, psnr=psnr(images, targets), losses=[]
+        )
+    record = {
+        "method": encoder.method,
+        "encoder": dict(encoder.source),
+        "iterations": len(found.iterates),
+        "refine": refine,
+        "psnr_db_per_iteration": per_iteration,
+    }
+    return result, record
+
+
+@dataclass(frozen=True)
+class InverterSettings:
+    """Which inverter turns a face crop into a code, and how.
+
+    Attributes:
+        inverter: ``"auto"`` (the paper's ReStyle-pSp for the paper's network, else the
+            projector), ``"projector"``, an encoder zoo name (``restyle-psp-ffhq``,
+            ``restyle-e4e-ffhq``, ``e4e-ffhq``, ``psp-ffhq``) or an encoder checkpoint file.
+        iterations: ReStyle iterations (5, the paper's); e4e and pSp run once.
+        refine: Projector steps from the encoder's codes (0: none; a hybrid with more).
+    """
+
+    inverter: str = "auto"
+    iterations: int = 5
+    refine: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.iterations, bool) or self.iterations < 1:
+            raise ParameterError("iterations", f"{self.iterations}: must be at least 1")
+        if self.refine < 0 or self.refine == 1:
+            raise ParameterError(
+                "refine",
+                f"{self.refine}: use 0 (no refinement) or at least 2 projector steps "
+                "(the learning rate ramps up from 0)",
+            )
+
+
+def open_inverter(settings: InverterSettings, generator: object, device: Any) -> Any:
+    """The encoder the settings name (``None`` for the projector), loaded on ``device``.
+
+    Raises:
+        ParameterError: ``inverter``, when the encoder cannot be downloaded (the message says
+            how to go on without it).
+    """
+    from micromotion.errors import DownloadError
+    from micromotion.weights.encoders import open_encoder
+
+    name = choose_inverter(settings.inverter, generator)
+    if name == PROJECTOR:
+        return None
+    try:
+        return open_encoder(name, device=device)
+    except DownloadError as exc:
+        raise ParameterError.worded(
+            "{inverter} {name}: {problem}; to go on without it: {inverter} projector",
+            "inverter",
+            name=name,
+            problem=exc,
+        ) from None
+
+
+def invert_crops(
+    G: Generator,
+    crops: list[np.ndarray],
+    *,
+    encoder: Any,
+    settings: InverterSettings,
+    config: InversionConfig,
+    loss_fn: LossFn,
+    loss_name: str,
+    progress: Progress | None = None,
+    stage: str = "invert",
+) -> tuple[InversionResult, list[float | None], dict[str, Any]]:
+    """Invert crops with the projector or an encoder (plus refinement).
+
+    Returns:
+        The result, the final LPIPS distances (when LPIPS is the loss) and a record of the
+        inverter used.
+    """
+    if encoder is None:
+        result, distances = run_inversion(
+            G, crops, config=config, loss_fn=loss_fn, loss_name=loss_name,
+            progress=progress, stage=stage,
+        )  # fmt: skip
+        return result, distances, {"method": PROJECTOR, "steps": config.steps}
+    result, record = run_encoder(
+        G, crops, encoder, iterations=settings.iterations, refine=settings.refine,
+        config=config, loss_fn=loss_fn, progress=progress, stage=stage,
+    )  # fmt: skip
+    if loss_name == PIXEL_LOSS_NAME:
+        return result, [None] * len(crops), record
+    targets = torch.stack([from_uint8(c) for c in crops]).to(G.w_avg.device)
+    with torch.no_grad():
+        lpips = loss_fn(result.images.to(G.w_avg.device), targets).cpu()  # [B]
+    return result, [round(float(d), 5) for d in lpips], record

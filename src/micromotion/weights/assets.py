@@ -34,6 +34,10 @@ def check_asset(kind: str, path: Path) -> Any:
         from micromotion.weights.generator import read_generator_file
 
         return read_generator_file(path)
+    if kind == "encoder":
+        from micromotion.weights.encoders import load_encoder
+
+        return load_encoder(path)
     if kind == "direction":
         from micromotion.weights.micromotion import import_official
 

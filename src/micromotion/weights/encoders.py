@@ -103,4 +103,16 @@ def load_encoder(
     )
 
 
-__all__ = ["METHODS", "OPTS_DEFAULTS", "load_encoder"]
+def open_encoder(
+    spec: str | os.PathLike[str], *, device: str | torch.device = "cpu", progress: bool = True
+) -> EncoderModel:
+    """An encoder from a checkpoint file or a zoo name (``restyle-psp-ffhq``, …)."""
+    from micromotion.hub import resolve
+
+    path = resolve(
+        spec, kind="encoder", progress=progress, what="an encoder checkpoint", check=load_encoder
+    )
+    return load_encoder(path, device=device)
+
+
+__all__ = ["METHODS", "OPTS_DEFAULTS", "load_encoder", "open_encoder"]
