@@ -108,3 +108,26 @@ def test_auto_is_the_papers_inverter_for_the_papers_network_only(tmp_path):
     assert choose_inverter("auto", "stylegan2-ffhq-1024") == PROJECTOR  # not the paper's
     assert choose_inverter("auto", str(tmp_path / "mine.pkl")) == PROJECTOR
     assert choose_inverter("e4e-ffhq", "ffhq") == "e4e-ffhq"
+
+
+def test_discover_video_through_the_encoder(files, tmp_path):
+    from helpers import write_lossless_mp4
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        G = load_generator(files["ckpt"])
+    g = torch.Generator().manual_seed(5)
+    w0 = G.w_avg[None].repeat(G.num_ws, 1) + 0.5 * torch.randn(G.num_ws, G.w_dim, generator=g)
+    d = torch.randn(G.num_ws, G.w_dim, generator=g)
+    codes = torch.stack([w0 + t * d for t in torch.linspace(0, 1, 4)])
+    with torch.no_grad():
+        frames = to_uint8(G.synthesis(codes, noise_mode="const"))
+    write_lossless_mp4(tmp_path / "clip.mp4", frames)
+    out = tmp_path / "v.safetensors"
+    result = run("discover", "video", tmp_path / "clip.mp4", "--no-align", "--generator",
+                 files["ckpt"], "--inverter", files["ckpt"], "--iterations", 2, "--frames", 4,
+                 "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.with_name("v.json").read_text())
+    assert record["inverter"]["method"] == "restyle-psp" and record["inverter"]["iterations"] == 2
+    assert len(record["psnr_db"]) == 4 and np.load(out.with_name("v_anchors.npy")).shape[0] == 4

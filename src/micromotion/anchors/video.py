@@ -36,6 +36,7 @@ from micromotion.errors import MicromotionError, ParameterError
 from micromotion.inversion import InversionConfig, LossFn, invert
 from micromotion.media.images import fit_square, from_uint8
 from micromotion.media.video_in import VideoInfo, probe_video, read_frames_at
+from micromotion.networks.encoders import EncoderModel
 from micromotion.networks.stylegan2 import Generator
 
 # Progress callback: (stage, done, total) with stage "decode", "align" or "invert".
@@ -276,6 +277,48 @@ def invert_sequence(
     return torch.stack(ws), torch.tensor(quality), torch.stack(recon)
 
 
+#: Frames through the encoder together.
+ENCODER_BATCH = 8
+
+
+def encode_sequence(
+    G: Generator,
+    images: torch.Tensor,
+    encoder: EncoderModel,
+    *,
+    iterations: int,
+    refine: int,
+    config: VideoAnchorConfig,
+    loss_fn: LossFn | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Invert ``[T, 3, R, R]`` frames with an encoder in batches, then refine each batch.
+
+    Returns:
+        ``(ws [T, num_ws, w_dim], psnr [T], reconstructions [T, 3, R, R])``.
+    """
+    from micromotion.inversion import psnr
+    from micromotion.inversion.encoder import encode, to_encoder_input
+
+    ws, quality, recon = [], [], []
+    for start in range(0, images.shape[0], ENCODER_BATCH):
+        batch = images[start : start + ENCODER_BATCH]
+        codes = encode(G, encoder, to_encoder_input(batch), iterations=iterations).ws
+        if refine > 0:
+            fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)
+            result = invert(G, batch, config=fit, init_ws=codes, loss_fn=loss_fn)
+            codes, images_out = result.ws, result.images
+        else:
+            with torch.no_grad():
+                images_out = G.synthesis(codes, noise_mode="const").cpu()
+        ws.append(codes.cpu())
+        recon.append(images_out)
+        quality.append(psnr(images_out, batch))
+        if callback is not None:
+            callback(min(start + ENCODER_BATCH, images.shape[0]), images.shape[0])
+    return torch.cat(ws), torch.cat(quality), torch.cat(recon)
+
+
 def video_anchors(
     G: Generator,
     path: str | Path,
@@ -285,6 +328,9 @@ def video_anchors(
     loss_fn: LossFn | None = None,
     progress: Progress | None = None,
     info: VideoInfo | None = None,
+    encoder: EncoderModel | None = None,
+    iterations: int = 5,
+    refine: int = 0,
 ) -> VideoAnchors:
     """Decode, align and invert the frames of a video of one face performing a motion.
 
@@ -297,6 +343,9 @@ def video_anchors(
         progress: ``progress(stage, done, total)`` for progress bars.
         info: The video's :func:`probe_video` result, when the caller already has it
             (probing counts frames by decoding the whole video).
+        encoder: Invert the frames with this encoder (in batches) instead of the projector.
+        iterations: The encoder's ReStyle iterations.
+        refine: Projector steps from each frame's encoder code (0: none).
 
     Returns:
         The anchors and what was kept and skipped.
@@ -336,13 +385,16 @@ def video_anchors(
         )
     order = sorted(usable)
     aligned = np.stack([usable[i] for i in order])  # [n, R, R, 3]
-    ws, quality, recon = invert_sequence(
-        G,
-        from_uint8(aligned),
-        config=config,
-        loss_fn=loss_fn,
-        callback=lambda done, total: progress("invert", done, total) if progress else None,
-    )
+    callback = (lambda done, total: progress("invert", done, total)) if progress else None
+    if encoder is not None:
+        ws, quality, recon = encode_sequence(
+            G, from_uint8(aligned), encoder, iterations=iterations, refine=refine,
+            config=config, loss_fn=loss_fn, callback=callback,
+        )  # fmt: skip
+    else:
+        ws, quality, recon = invert_sequence(
+            G, from_uint8(aligned), config=config, loss_fn=loss_fn, callback=callback
+        )
     return VideoAnchors(
         anchors=ws,
         frame_indices=order,

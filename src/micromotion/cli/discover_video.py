@@ -10,6 +10,7 @@ import click
 from micromotion.cli._common import (
     decomposition_options,
     device_option,
+    encoder_options,
     generator_option,
     inversion_options,
     make_decomposition,
@@ -42,6 +43,7 @@ from micromotion.core.seeds import MAX_SEED
     show_default=True,
     help="Steps for each warm-started frame.",
 )
+@encoder_options
 @decomposition_options
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @device_option
@@ -66,6 +68,9 @@ def discover_video(
     check_output(job["output"])
     if frames is not None and every is not None:
         raise MicromotionError("give --frames N or --every K, not both")
+    from micromotion.pipelines.photo import InverterSettings
+
+    job["inverter"] = settings_from(InverterSettings, job)
     frames = None if every is not None else (frames or 16)
     config = settings_from(VideoAnchorConfig, job, frames=frames, every=every)
     decomposition = make_decomposition(job)

@@ -42,6 +42,14 @@ class EncoderInversion(NamedTuple):
     images: list[torch.Tensor]
 
 
+def to_encoder_input(images: torch.Tensor) -> torch.Tensor:
+    """Aligned faces ``[B, 3, R, R]`` at the encoders' 256 px (area averaging when larger)."""
+    if images.shape[-1] == INPUT_SIZE:
+        return images
+    mode = "area" if images.shape[-1] > INPUT_SIZE else "bilinear"
+    return F.interpolate(images, size=(INPUT_SIZE, INPUT_SIZE), mode=mode)
+
+
 def _pool(images: torch.Tensor) -> torch.Tensor:
     return F.adaptive_avg_pool2d(images, (INPUT_SIZE, INPUT_SIZE))
 
@@ -102,4 +110,4 @@ def encode(
     return EncoderInversion(codes, iterates, renders)
 
 
-__all__ = ["DEFAULT_ITERATIONS", "EncoderInversion", "average_image", "encode"]
+__all__ = ["DEFAULT_ITERATIONS", "EncoderInversion", "average_image", "encode", "to_encoder_input"]

@@ -40,6 +40,7 @@ from micromotion.pipelines.outputs import (
     discovery_outputs,
     write_discovery,
 )
+from micromotion.pipelines.photo import InverterSettings, open_inverter
 from micromotion.subspace.direction import Method
 from micromotion.subspace.layers import layer_mask
 from micromotion.subspace.micromotion import Micromotion
@@ -287,6 +288,7 @@ def discover_video(
     config: VideoAnchorConfig | None = None,
     align: bool = True,
     lpips: bool | None = None,
+    inverter: InverterSettings | None = None,
     decomposition: Decomposition | None = None,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
@@ -303,6 +305,8 @@ def discover_video(
         config: Frame picking and inversion settings.
         align: FFHQ-align each frame; ``False`` for videos of aligned crops.
         lpips: Inversion loss choice (see :func:`micromotion.pipelines.losses.select_loss`).
+        inverter: Projector or encoder for the frames (default ``auto``: the paper's
+            ReStyle-pSp for the paper's network, else the projector).
         decomposition: How the anchors become a micromotion.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         progress: Progress reporting (``decode``, ``align``, ``invert``, per frame).
@@ -320,9 +324,11 @@ def discover_video(
     pick_frames(info, config)  # too few frames fails before the generator loads
     if align:
         check_backend()
+    inverter = inverter or InverterSettings()
     G, spec = open_generator(generator, device)
     decomposition.check_layers(G.num_ws)  # a bad layer list fails before the long inversion
     fingerprint = G.fingerprint()
+    encoder = open_inverter(inverter, generator, G.w_avg.device)
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
 
     # Step 1 — anchors: one inverted code per usable frame.
@@ -334,6 +340,9 @@ def discover_video(
         loss_fn=loss_fn,
         progress=None if progress is None else lambda s, d, t: progress(s, d, t, ""),
         info=info,
+        encoder=encoder,
+        iterations=inverter.iterations,
+        refine=inverter.refine,
     )
     notes = tuple(f"skipped frame {i}: {reason}" for i, reason in result.skipped.items())
 
@@ -358,6 +367,14 @@ def discover_video(
         aligned=align,
         settings=config.to_dict(),
         loss=loss_name,
+        inverter={"method": "projector"}
+        if encoder is None
+        else {
+            "method": encoder.method,
+            "encoder": dict(encoder.source),
+            "iterations": inverter.iterations,
+            "refine": inverter.refine,
+        },
         rank=decomposition.rank,
         method=mm.metadata["method"],
         layers=mm.metadata["layers"],

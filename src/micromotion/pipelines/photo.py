@@ -161,18 +161,6 @@ def choose_inverter(inverter: str, generator: object) -> str:
     return PROJECTOR
 
 
-def encoder_inputs(targets: torch.Tensor) -> torch.Tensor:
-    """Aligned faces ``[B, 3, R, R]`` at the encoders' 256 px (area averaging when larger)."""
-    from torch.nn import functional as F
-
-    from micromotion.networks.encoders import INPUT_SIZE
-
-    if targets.shape[-1] == INPUT_SIZE:
-        return targets
-    mode = "area" if targets.shape[-1] > INPUT_SIZE else "bilinear"
-    return F.interpolate(targets, size=(INPUT_SIZE, INPUT_SIZE), mode=mode)
-
-
 def run_encoder(
     G: Generator,
     crops: list[np.ndarray],
@@ -194,10 +182,10 @@ def run_encoder(
     from dataclasses import replace
 
     from micromotion.inversion import psnr
-    from micromotion.inversion.encoder import encode
+    from micromotion.inversion.encoder import encode, to_encoder_input
 
     targets = torch.stack([from_uint8(c) for c in crops])  # [B, 3, R, R]
-    found = encode(G, encoder, encoder_inputs(targets), iterations=iterations)
+    found = encode(G, encoder, to_encoder_input(targets), iterations=iterations)
     per_iteration = []
     with torch.no_grad():
         for codes in found.iterates:
