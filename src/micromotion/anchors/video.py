@@ -242,12 +242,43 @@ def invert_sequence(
     config: VideoAnchorConfig,
     loss_fn: LossFn | None = None,
     callback: Callable[[int, int], None] | None = None,
+    encoder: EncoderModel | None = None,
+    iterations: int = 5,
+    refine: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Invert ``[T, 3, R, R]`` frames in order, each warm-started from the last good code.
+    """Invert ``[T, 3, R, R]`` frames: in order with warm starts, or by an encoder in batches.
+
+    With the projector each frame is warm-started from the last good code. With an
+    ``encoder`` the frames go through it :data:`ENCODER_BATCH` at a time (``iterations``
+    ReStyle iterations), then ``refine`` projector steps start from its codes.
 
     Returns:
         ``(ws [T, num_ws, w_dim], psnr [T], reconstructions [T, 3, R, R])``.
     """
+    if encoder is not None:
+        from micromotion.inversion import psnr
+        from micromotion.inversion.encoder import encode, to_encoder_input
+
+        codes_out: list[torch.Tensor] = []
+        psnr_out: list[torch.Tensor] = []
+        recon_out: list[torch.Tensor] = []
+        for start in range(0, images.shape[0], ENCODER_BATCH):
+            batch = images[start : start + ENCODER_BATCH]
+            codes = encode(G, encoder, to_encoder_input(batch), iterations=iterations).ws
+            if refine > 0:
+                fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)
+                result = invert(G, batch, config=fit, init_ws=codes, loss_fn=loss_fn)
+                codes, images_out = result.ws, result.images
+            else:
+                with torch.no_grad():
+                    images_out = G.synthesis(codes, noise_mode="const").cpu()
+            codes_out.append(codes.cpu())
+            recon_out.append(images_out)
+            psnr_out.append(psnr(images_out, batch))
+            if callback is not None:
+                callback(min(start + ENCODER_BATCH, images.shape[0]), images.shape[0])
+        return torch.cat(codes_out), torch.cat(psnr_out), torch.cat(recon_out)
+
     first = InversionConfig(steps=config.steps, seed=config.seed)
     # Warm starts: no latent noise and no lr ramp-up; they refine, they do not explore.
     follow = replace(
@@ -279,44 +310,6 @@ def invert_sequence(
 
 #: Frames through the encoder together.
 ENCODER_BATCH = 8
-
-
-def encode_sequence(
-    G: Generator,
-    images: torch.Tensor,
-    encoder: EncoderModel,
-    *,
-    iterations: int,
-    refine: int,
-    config: VideoAnchorConfig,
-    loss_fn: LossFn | None = None,
-    callback: Callable[[int, int], None] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Invert ``[T, 3, R, R]`` frames with an encoder in batches, then refine each batch.
-
-    Returns:
-        ``(ws [T, num_ws, w_dim], psnr [T], reconstructions [T, 3, R, R])``.
-    """
-    from micromotion.inversion import psnr
-    from micromotion.inversion.encoder import encode, to_encoder_input
-
-    ws, quality, recon = [], [], []
-    for start in range(0, images.shape[0], ENCODER_BATCH):
-        batch = images[start : start + ENCODER_BATCH]
-        codes = encode(G, encoder, to_encoder_input(batch), iterations=iterations).ws
-        if refine > 0:
-            fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)
-            result = invert(G, batch, config=fit, init_ws=codes, loss_fn=loss_fn)
-            codes, images_out = result.ws, result.images
-        else:
-            with torch.no_grad():
-                images_out = G.synthesis(codes, noise_mode="const").cpu()
-        ws.append(codes.cpu())
-        recon.append(images_out)
-        quality.append(psnr(images_out, batch))
-        if callback is not None:
-            callback(min(start + ENCODER_BATCH, images.shape[0]), images.shape[0])
-    return torch.cat(ws), torch.cat(quality), torch.cat(recon)
 
 
 def video_anchors(
@@ -386,15 +379,10 @@ def video_anchors(
     order = sorted(usable)
     aligned = np.stack([usable[i] for i in order])  # [n, R, R, 3]
     callback = (lambda done, total: progress("invert", done, total)) if progress else None
-    if encoder is not None:
-        ws, quality, recon = encode_sequence(
-            G, from_uint8(aligned), encoder, iterations=iterations, refine=refine,
-            config=config, loss_fn=loss_fn, callback=callback,
-        )  # fmt: skip
-    else:
-        ws, quality, recon = invert_sequence(
-            G, from_uint8(aligned), config=config, loss_fn=loss_fn, callback=callback
-        )
+    ws, quality, recon = invert_sequence(
+        G, from_uint8(aligned), config=config, loss_fn=loss_fn, callback=callback,
+        encoder=encoder, iterations=iterations, refine=refine,
+    )  # fmt: skip
     return VideoAnchors(
         anchors=ws,
         frame_indices=order,

@@ -168,19 +168,15 @@ def encoder_options(func: Any) -> Any:
             "(ffhq), the projector for any other; or restyle-e4e-ffhq, e4e-ffhq, psp-ffhq, an "
             "encoder checkpoint (.pt), projector.",
         ),
-        click.option(
-            "--iterations",
-            type=click.IntRange(1),
-            default=5,
-            show_default=True,
-            help="ReStyle iterations (e4e and pSp run once).",
-        ),
-        click.option(
-            "--refine",
-            type=click.IntRange(0),
-            default=0,
-            show_default=True,
-            help="Projector steps from the encoder's code (0: none).",
+        # (name, smallest value, default, help)
+        *(
+            click.option(
+                name, type=click.IntRange(low), default=default, show_default=True, help=text
+            )
+            for name, low, default, text in (
+                ("--iterations", 1, 5, "ReStyle iterations (e4e and pSp run once)."),
+                ("--refine", 0, 0, "Projector steps from the encoder's code (0: none)."),
+            )
         ),
     ]
     for option in reversed(options):

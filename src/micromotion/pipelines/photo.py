@@ -161,45 +161,26 @@ def choose_inverter(inverter: str, generator: object) -> str:
     return PROJECTOR
 
 
-def run_encoder(
-    G: Generator,
-    crops: list[np.ndarray],
-    encoder: Any,
-    *,
-    iterations: int,
-    refine: int,
-    config: InversionConfig,
-    loss_fn: LossFn,
-    progress: Progress | None = None,
-    stage: str = "refine",
+def _run_encoder(
+    G: Generator, targets: torch.Tensor, encoder: Any, settings: InverterSettings, refine: Any
 ) -> tuple[InversionResult, dict[str, Any]]:
-    """Invert crops with an encoder, then optionally ``refine`` projector steps from its codes.
+    """Encoder codes for ``targets [B, 3, R, R]``, then ``refine(codes)`` projector steps.
 
     Returns:
         The result (codes, renders, PSNR) and a record: method, iterations, refinement and
         the PSNR after each encoder iteration.
     """
-    from dataclasses import replace
-
     from micromotion.inversion import psnr
     from micromotion.inversion.encoder import encode, to_encoder_input
 
-    targets = torch.stack([from_uint8(c) for c in crops])  # [B, 3, R, R]
-    found = encode(G, encoder, to_encoder_input(targets), iterations=iterations)
+    found = encode(G, encoder, to_encoder_input(targets), iterations=settings.iterations)
     per_iteration = []
     with torch.no_grad():
         for codes in found.iterates:
             images = G.synthesis(codes, noise_mode="const").cpu()
             per_iteration.append([round(float(v), 3) for v in psnr(images, targets)])
-    if refine > 0:
-        result = invert(
-            G,
-            targets,
-            config=replace(config, steps=refine),
-            init_ws=found.ws,
-            loss_fn=loss_fn,
-            callback=stage_callback(progress, stage, refine),
-        )
+    if settings.refine > 0:
+        result = refine(found.ws)
     else:
         result = InversionResult(
             ws=found.ws.cpu(), noise={}, images=images, psnr=psnr(images, targets), losses=[]
@@ -208,7 +189,7 @@ def run_encoder(
         "method": encoder.method,
         "encoder": dict(encoder.source),
         "iterations": len(found.iterates),
-        "refine": refine,
+        "refine": settings.refine,
         "psnr_db_per_iteration": per_iteration,
     }
     return result, record
@@ -289,13 +270,21 @@ def invert_crops(
             progress=progress, stage=stage,
         )  # fmt: skip
         return result, distances, {"method": PROJECTOR, "steps": config.steps}
-    result, record = run_encoder(
-        G, crops, encoder, iterations=settings.iterations, refine=settings.refine,
-        config=config, loss_fn=loss_fn, progress=progress, stage=stage,
-    )  # fmt: skip
+    from dataclasses import replace
+
+    targets = torch.stack([from_uint8(c) for c in crops])  # [B, 3, R, R]
+
+    def refine(init_ws: torch.Tensor) -> InversionResult:
+        steps = settings.refine
+        return invert(
+            G, targets, config=replace(config, steps=steps), init_ws=init_ws, loss_fn=loss_fn,
+            callback=stage_callback(progress, stage, steps),
+        )  # fmt: skip
+
+    result, record = _run_encoder(G, targets, encoder, settings, refine)
     if loss_name == PIXEL_LOSS_NAME:
         return result, [None] * len(crops), record
-    targets = torch.stack([from_uint8(c) for c in crops]).to(G.w_avg.device)
+    targets = targets.to(G.w_avg.device)
     with torch.no_grad():
         lpips = loss_fn(result.images.to(G.w_avg.device), targets).cpu()  # [B]
     return result, [round(float(d), 5) for d in lpips], record
