@@ -82,7 +82,8 @@ def load_encoder(
         problem=f"not a {kind} for {opts['output_size']} px",
         optional=[k for k in encoder.state_dict() if k.endswith("num_batches_tracked")],
     )
-    encoder.load_state_dict(state, strict=False)
+    # Checked above; older files may lack BatchNorm's num_batches_tracked counters.
+    encoder.load_state_dict({**encoder.state_dict(), **state}, strict=True)
     latent_avg = ckpt.get("latent_avg")
     if not isinstance(latent_avg, torch.Tensor):
         raise CheckpointError(f"{path}: no latent_avg (the code the encoder adds to)")
