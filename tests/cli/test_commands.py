@@ -482,3 +482,23 @@ def test_a_directory_does_not_hide_a_zoo_name(tmp_path, monkeypatch, closed_port
     (tmp_path / "shadowed").mkdir()
     result = run("generate", "--generator", "shadowed", "--outdir", tmp_path / "o")
     assert_user_error(result, "could not download shadowed")
+
+
+def test_discover_latents_with_the_papers_rpca(tmp_path):
+    """--rpca paper reproduces the authors' robust PCA settings, recorded in the file."""
+    g = torch.Generator().manual_seed(1)
+    anchors = torch.randn(9, 4, 24, generator=g) + torch.linspace(0, 1, 9)[:, None, None] * 3
+    np.save(tmp_path / "a.npy", anchors.numpy())
+    outs = {}
+    for rpca in ("paper", "converged"):
+        out = tmp_path / f"{rpca}.safetensors"
+        result = run("discover", "latents", tmp_path / "a.npy", "--rpca", rpca, "-o", out)
+        assert result.exit_code == 0, result.output
+        outs[rpca] = Micromotion.load(out)
+        assert outs[rpca].metadata["rpca_settings"] == rpca
+    expected = Micromotion.from_anchors(anchors, rpca_kwargs={"mu": "paper", "tol": "paper"})
+    torch.testing.assert_close(outs["paper"].direction, expected.direction)
+    # metadata["rpca"] is (iterations, converged, residual) per layer
+    paper_iters = max(outs["paper"].metadata["rpca"][0])
+    converged_iters = max(outs["converged"].metadata["rpca"][0])
+    assert paper_iters < converged_iters  # the paper's rule stops early

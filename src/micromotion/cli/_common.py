@@ -26,6 +26,14 @@ def decomposition_options(func: Any) -> Any:
             "--layers", default=None, metavar="LIST", help="Layers the edit moves, e.g. 0-7."
         ),
         click.option("--name", default=None, help="Name to record (default: the output's stem)."),
+        click.option(
+            "--rpca",
+            type=click.Choice(["converged", "paper"]),
+            default="converged",
+            show_default=True,
+            help="Robust PCA run to convergence, or the paper code's fixed mu and stopping rule "
+            "(it stops after a few iterations).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -36,8 +44,8 @@ def make_decomposition(options: dict[str, Any], **values: Any) -> Any:
     """The :class:`~micromotion.pipelines.discover.Decomposition` of the shared options.
 
     Args:
-        options: The command's options; ``rank``, ``method``, ``layers`` and ``name`` are
-            removed from it.
+        options: The command's options; ``rank``, ``method``, ``layers``, ``name`` and
+            ``rpca`` are removed from it.
         **values: Further fields (``robust``, ``center``).
     """
     from micromotion.pipelines.discover import Decomposition, parse_rank

@@ -63,6 +63,9 @@ class Decomposition:
         name: Name recorded in the file (default: the output's stem).
         robust: Robust PCA (the paper); ``False`` for plain truncated PCA.
         center: Subtract the per-layer mean first.
+        rpca: ``"converged"`` (default: Lin et al.'s μ schedule, run to a 1e-7 relative
+            residual) or ``"paper"``: the authors' code's fixed μ = m·n / (4·ΣD²) and stopping
+            rule, which stops after a few iterations (see :func:`micromotion.subspace.robust_pca`).
     """
 
     rank: int | Literal["auto"] = 4
@@ -71,8 +74,11 @@ class Decomposition:
     name: str | None = None
     robust: bool = True
     center: bool = False
+    rpca: Literal["converged", "paper"] = "converged"
 
     def __post_init__(self) -> None:
+        if self.rpca not in ("converged", "paper"):
+            raise ParameterError("rpca", f"{self.rpca!r}: choose converged or paper")
         if self.rank != "auto" and (
             isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1
         ):
@@ -112,7 +118,8 @@ class Decomposition:
             name=self.name or output.name.removesuffix(".safetensors"),
             source=source,
             generator_fingerprint=generator_fingerprint,
-            metadata=metadata,
+            metadata={**metadata, "rpca_settings": self.rpca},
+            rpca_kwargs={"mu": "paper", "tol": "paper"} if self.rpca == "paper" else None,
         )
         if not bool(mm.masked_direction.any()):
             raise MicromotionError(
