@@ -62,6 +62,13 @@ from micromotion.core.seeds import MAX_SEED
     show_default=True,
 )
 @click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True)
+@click.option(
+    "--normalize",
+    type=click.Choice(["clamp", "minmax"]),
+    default="clamp",
+    show_default=True,
+    help="Frames to 8 bits by clipping to [-1, 1], or min-max per frame as the paper's renderer.",
+)
 @inversion_options(
     steps_help="Inversion steps for --image.",
     lpips_help="Invert --image with LPIPS-VGG  [default: when its weights are cached]",

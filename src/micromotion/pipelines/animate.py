@@ -52,7 +52,7 @@ from micromotion.pipelines.photo import (
     open_inverter,
 )
 from micromotion.render.codes import clip_codes, loop_indices
-from micromotion.render.frames import render_frames
+from micromotion.render.frames import NORMALIZE, render_frames
 from micromotion.subspace.micromotion import Micromotion
 from micromotion.weights.assets import fetch_all
 from micromotion.weights.lpips import LIN_ENTRY, VGG16_ENTRY
@@ -73,6 +73,8 @@ class ClipSettings:
         loop: ``none``, or ``pingpong`` (there and back, the way back replayed from memory).
         noise_mode: Synthesis noise: ``const`` keeps the texture still.
         batch_size: Frames per synthesis pass.
+        normalize: ``clamp`` (ours) or ``minmax`` (the paper's renderer: each frame stretched
+            from its minimum to its maximum).
     """
 
     frames: int = 100
@@ -81,8 +83,11 @@ class ClipSettings:
     loop: Literal["none", "pingpong"] = "none"
     noise_mode: NoiseMode = "const"
     batch_size: int = 8
+    normalize: Literal["clamp", "minmax"] = "clamp"
 
     def __post_init__(self) -> None:
+        if self.normalize not in NORMALIZE:
+            raise ParameterError("normalize", f"{self.normalize!r}: choose clamp or minmax")
         if not 2 <= self.frames <= 10_000:
             raise ParameterError("frames", f"{self.frames}: need 2 to 10000 frames")
         if not math.isfinite(self.fps) or not 1 <= self.fps <= 240:
@@ -295,6 +300,7 @@ def _animate(
         fps=clip.fps,
         loop=clip.loop,
         noise_mode=clip.noise_mode,
+        normalize=clip.normalize,
         paste_back=None
         if paster is None
         else {"photo_size": list(paster.photo.shape[1::-1]), "box": [int(v) for v in paster.box]},
@@ -324,6 +330,7 @@ def _animate(
             batch_size=clip.batch_size,
             noise_mode=clip.noise_mode,
             callback=count,
+            normalize=clip.normalize,
         ):
             if first is None:
                 first = batch[0]
