@@ -131,3 +131,31 @@ def test_discover_video_through_the_encoder(files, tmp_path):
     record = json.loads(out.with_name("v.json").read_text())
     assert record["inverter"]["method"] == "restyle-psp" and record["inverter"]["iterations"] == 2
     assert len(record["psnr_db"]) == 4 and np.load(out.with_name("v_anchors.npy")).shape[0] == 4
+
+
+def test_the_papers_alignment_feeds_the_encoder_its_own_256_px_crop(files, tmp_path):
+    from skimage import data as skdata
+
+    from micromotion.faces import align_image
+    from micromotion.pipelines.photo import FaceCrop, paper_crop
+
+    photo = skdata.astronaut()
+    Image.fromarray(photo).save(tmp_path / "astronaut.png")
+    aligned = align_image(photo, size=64)[0]
+    crop = paper_crop(FaceCrop(aligned.image, {}, photo, aligned))
+    assert crop is not None and crop.shape == (256, 256, 3)
+    direct = align_image(photo, size=256, transform_size=256)[0].image
+    assert np.array_equal(crop, direct)  # the recipe straight to 256 px, as the paper's code
+    for alignment in ("paper", "ours"):
+        out = tmp_path / alignment
+        result = run("invert", tmp_path / "astronaut.png", "--generator", files["ckpt"],
+                     "--inverter", files["ckpt"], "--iterations", 1, "--alignment", alignment,
+                     "-o", out)  # fmt: skip
+        assert result.exit_code == 0, result.output
+        record = json.loads((out / "astronaut.json").read_text())
+        assert record["inverter"]["alignment"] == alignment
+    codes = [np.load(tmp_path / a / "astronaut.npy") for a in ("paper", "ours")]
+    assert not np.array_equal(*codes)  # the encoder saw different crops
+    bad = run("invert", files["face"], "--no-align", "--generator", files["ckpt"], "--inverter",
+              files["ckpt"], "--alignment", "paper", "-o", tmp_path / "b")  # fmt: skip
+    assert bad.exit_code == 1 and "--alignment paper redoes the alignment" in bad.stderr

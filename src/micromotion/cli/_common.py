@@ -10,6 +10,13 @@ import click
 T = TypeVar("T")
 
 
+def ours_or_papers(flag: str, ours: str, text: str) -> Any:
+    """An option choosing between our way (``ours``, the default) and the paper code's."""
+    return click.option(
+        flag, type=click.Choice([ours, "paper"]), default=ours, show_default=True, help=text
+    )
+
+
 def decomposition_options(func: Any) -> Any:
     """``--rank``, ``--method``, ``--layers`` and ``--name``: how anchors become a micromotion."""
     options = [
@@ -26,12 +33,10 @@ def decomposition_options(func: Any) -> Any:
             "--layers", default=None, metavar="LIST", help="Layers the edit moves, e.g. 0-7."
         ),
         click.option("--name", default=None, help="Name to record (default: the output's stem)."),
-        click.option(
+        ours_or_papers(
             "--rpca",
-            type=click.Choice(["converged", "paper"]),
-            default="converged",
-            show_default=True,
-            help="Robust PCA run to convergence, or the paper code's fixed mu and stopping rule "
+            "converged",
+            "Robust PCA run to convergence, or the paper code's fixed mu and stopping rule "
             "(it stops after a few iterations).",
         ),
     ]
@@ -165,7 +170,7 @@ def settings_from(cls: type[T], options: dict[str, Any], **values: Any) -> T:
 
 
 def encoder_options(func: Any) -> Any:
-    """``--inverter``, ``--iterations`` and ``--refine``: how a face becomes a code."""
+    """``--inverter``, ``--alignment``, ``--iterations``, ``--refine``: face → code."""
     options = [
         click.option(
             "--inverter",
@@ -175,6 +180,12 @@ def encoder_options(func: Any) -> Any:
             help="auto: the paper's ReStyle-pSp (restyle-psp-ffhq) for the paper's network "
             "(ffhq), the projector for any other; or restyle-e4e-ffhq, e4e-ffhq, psp-ffhq, an "
             "encoder checkpoint (.pt), projector.",
+        ),
+        ours_or_papers(
+            "--alignment",
+            "ours",
+            "What the encoder sees: our FFHQ crop averaged to 256 px, or the paper code's "
+            "(the recipe straight to 256 px).",
         ),
         # (name, smallest value, default, help)
         *(

@@ -50,6 +50,7 @@ from micromotion.pipelines.photo import (
     inversion_record,
     invert_crops,
     open_inverter,
+    paper_crop,
 )
 from micromotion.render.codes import clip_codes, loop_indices
 from micromotion.render.frames import NORMALIZE, render_frames
@@ -111,6 +112,8 @@ class PhotoSettings:
             projector), ``projector``, an encoder zoo name or checkpoint file.
         iterations: ReStyle iterations (5).
         refine: Projector steps after the encoder (0: none).
+        alignment: The encoder's input: ``ours`` or ``paper`` (see
+            :class:`~micromotion.pipelines.photo.InverterSettings`).
     """
 
     steps: int = 500
@@ -121,14 +124,21 @@ class PhotoSettings:
     inverter: str = "auto"
     iterations: int = 5
     refine: int = 0
+    alignment: Literal["ours", "paper"] = "ours"
 
     @property
     def inverter_settings(self) -> InverterSettings:
         """The inverter part, as the photo pipelines take it."""
-        return InverterSettings(self.inverter, self.iterations, self.refine)
+        return InverterSettings(self.inverter, self.iterations, self.refine, self.alignment)
 
     def __post_init__(self) -> None:
         self.inverter_settings  # noqa: B018 - validates iterations and refine now
+        if self.alignment == "paper" and not self.align:
+            raise ParameterError.worded(
+                "{alignment} paper redoes the alignment; it cannot be combined with {align}=False",
+                "alignment",
+                "align",
+            )
         if not self.align and self.paste_back:
             raise ParameterError.worded(
                 "{paste_back} needs alignment; it cannot be combined with {align}=False",
@@ -395,9 +405,11 @@ def _invert_photo(
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=settings.lpips)
     config = InversionConfig(steps=settings.steps)
     encoder = open_inverter(settings.inverter_settings, spec, G.w_avg.device)
+    paper = encoder is not None and settings.alignment == "paper"
     result, distances, used = invert_crops(
         G, [crop], encoder=encoder, settings=settings.inverter_settings, config=config,
         loss_fn=loss_fn, loss_name=loss_name, progress=progress,
+        encoder_crops=[paper_crop(found)] if paper else None,  # type: ignore[list-item]
     )  # fmt: skip
     paths = {role: outputs.files[role] for role in ("aligned", "recon", "latent")}
     record = inversion_record(

@@ -332,6 +332,12 @@ def discover_video(
     if align:
         check_backend()
     inverter = inverter or InverterSettings()
+    if inverter.alignment == "paper":
+        raise ParameterError.worded(
+            "{alignment} paper is not available for videos yet (frames are aligned with "
+            "temporal smoothing); use {alignment} ours",
+            "alignment",
+        )
     G, spec = open_generator(generator, device)
     decomposition.check_layers(G.num_ws)  # a bad layer list fails before the long inversion
     fingerprint = G.fingerprint()

@@ -32,6 +32,7 @@ from micromotion.pipelines.photo import (
     inversion_record,
     invert_crops,
     open_inverter,
+    paper_crop,
 )
 
 
@@ -105,6 +106,12 @@ def invert_photos(
     paths = [Path(p) for p in images]
     config = config or InversionConfig()
     inverter = inverter or InverterSettings()
+    if inverter.alignment == "paper" and not align:
+        raise ParameterError.worded(
+            "{alignment} paper redoes the alignment; it cannot be combined with {align}=False",
+            "alignment",
+            "align",
+        )
     if not align and face is not None:
         raise ParameterError.worded(
             "{face} needs alignment; it cannot be combined with {align}=False", "face", "align"
@@ -166,7 +173,7 @@ def _invert(
                 raise  # one photo: its own error, not a report of one failure
             report.failures.append(str(exc))
         else:
-            loaded.append((path, found.image, found.record))
+            loaded.append((path, found.image, found.record, found))
         if progress is not None:
             progress("align", done, len(paths), path.name)
     if not loaded:
@@ -175,19 +182,21 @@ def _invert(
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
+        paper = encoder is not None and inverter.alignment == "paper"
         result, distances, used = invert_crops(
             G,
-            [crop for _, crop, _ in batch],
+            [crop for _, crop, _, _ in batch],
+            encoder_crops=[_paper(f) for *_, f in batch] if paper else None,
             encoder=encoder,
             settings=inverter,
             config=config,
             loss_fn=loss_fn,
             loss_name=loss_name,
             progress=progress,
-            stage="invert " + ", ".join(p.name for p, *_ in batch),
+            stage="invert " + ", ".join(b[0].name for b in batch),
         )
         recon = to_uint8(result.images)
-        for i, (path, crop, geometry) in enumerate(batch):
+        for i, (path, crop, geometry, _) in enumerate(batch):
             record = inversion_record(
                 "invert",
                 path,
@@ -227,3 +236,9 @@ def _for_photo(used: dict[str, Any], i: int) -> dict[str, Any]:
     if "psnr_db_per_iteration" not in used:
         return used
     return {**used, "psnr_db_per_iteration": [it[i] for it in used["psnr_db_per_iteration"]]}
+
+
+def _paper(found: Any) -> Any:
+    crop = paper_crop(found)
+    assert crop is not None  # alignment is on (checked in invert_photos)
+    return crop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from micromotion.core.io import sha256_file
 from micromotion.core.progress import Progress, stage_callback
 from micromotion.core.provenance import provenance
 from micromotion.errors import MicromotionError, ParameterError
-from micromotion.faces import AlignedFace, align_image
+from micromotion.faces import AlignedFace, align_face, align_image
 from micromotion.inversion import PIXEL_LOSS_NAME, InversionConfig, InversionResult, LossFn, invert
 from micromotion.media.images import fit_square, from_uint8, read_rgb
 from micromotion.networks.stylegan2 import Generator
@@ -161,19 +161,33 @@ def choose_inverter(inverter: str, generator: object) -> str:
     return PROJECTOR
 
 
+def paper_crop(found: FaceCrop) -> np.ndarray | None:
+    """The paper code's crop of the same face: the FFHQ recipe straight to 256 px.
+
+    ``None`` for a crop that was aligned already (there are no landmarks to redo it from).
+    """
+    if found.aligned is None:
+        return None
+    return align_face(found.photo, found.aligned.landmarks, size=256, transform_size=256).image
+
+
 def _run_encoder(
-    G: Generator, targets: torch.Tensor, encoder: Any, settings: InverterSettings, refine: Any
+    G: Generator, targets: torch.Tensor, inputs: torch.Tensor, encoder: Any, how: tuple[Any, Any]
 ) -> tuple[InversionResult, dict[str, Any]]:
-    """Encoder codes for ``targets [B, 3, R, R]``, then ``refine(codes)`` projector steps.
+    """Encoder codes from ``inputs [B, 3, 256, 256]``, then ``refine(codes)`` projector steps.
+
+    ``targets [B, 3, R, R]`` are what the codes are measured (and refined) against; ``how``
+    is ``(settings, refine)``.
 
     Returns:
         The result (codes, renders, PSNR) and a record: method, iterations, refinement and
         the PSNR after each encoder iteration.
     """
     from micromotion.inversion import psnr
-    from micromotion.inversion.encoder import encode, to_encoder_input
+    from micromotion.inversion.encoder import encode
 
-    found = encode(G, encoder, to_encoder_input(targets), iterations=settings.iterations)
+    settings, refine = how
+    found = encode(G, encoder, inputs, iterations=settings.iterations)
     per_iteration = []
     with torch.no_grad():
         for codes in found.iterates:
@@ -205,13 +219,20 @@ class InverterSettings:
             ``restyle-e4e-ffhq``, ``e4e-ffhq``, ``psp-ffhq``) or an encoder checkpoint file.
         iterations: ReStyle iterations (5, the paper's); e4e and pSp run once.
         refine: Projector steps from the encoder's codes (0: none; a hybrid with more).
+        alignment: What the encoder sees: ``ours`` (the FFHQ recipe at the generator's size,
+            averaged down to 256 px) or ``paper`` (the paper's code: the recipe resampled
+            straight to 256 px, ``transform_size = 256``). The projector, and the PSNR, always
+            use our crop at the generator's size.
     """
 
     inverter: str = "auto"
     iterations: int = 5
     refine: int = 0
+    alignment: Literal["ours", "paper"] = "ours"
 
     def __post_init__(self) -> None:
+        if self.alignment not in ("ours", "paper"):
+            raise ParameterError("alignment", f"{self.alignment!r}: choose ours or paper")
         if isinstance(self.iterations, bool) or self.iterations < 1:
             raise ParameterError("iterations", f"{self.iterations}: must be at least 1")
         if self.refine < 0 or self.refine == 1:
@@ -257,8 +278,12 @@ def invert_crops(
     loss_name: str,
     progress: Progress | None = None,
     stage: str = "invert",
+    encoder_crops: list[np.ndarray] | None = None,
 ) -> tuple[InversionResult, list[float | None], dict[str, Any]]:
     """Invert crops with the projector or an encoder (plus refinement).
+
+    ``encoder_crops``, when given, are what the encoder sees instead of ``crops`` averaged
+    down to 256 px (the paper's alignment, see :func:`paper_crop`).
 
     Returns:
         The result, the final LPIPS distances (when LPIPS is the loss) and a record of the
@@ -281,7 +306,14 @@ def invert_crops(
             callback=stage_callback(progress, stage, steps),
         )  # fmt: skip
 
-    result, record = _run_encoder(G, targets, encoder, settings, refine)
+    from micromotion.inversion.encoder import to_encoder_input
+
+    if encoder_crops is not None:
+        inputs = torch.stack([from_uint8(c) for c in encoder_crops])  # [B, 3, 256, 256]
+    else:
+        inputs = to_encoder_input(targets)
+    result, record = _run_encoder(G, targets, inputs, encoder, (settings, refine))
+    record["alignment"] = "paper" if encoder_crops is not None else "ours"
     if loss_name == PIXEL_LOSS_NAME:
         return result, [None] * len(crops), record
     targets = targets.to(G.w_avg.device)
