@@ -264,14 +264,12 @@ def invert_sequence(
         recon_out: list[torch.Tensor] = []
         for start in range(0, images.shape[0], ENCODER_BATCH):
             batch = images[start : start + ENCODER_BATCH]
-            codes = encode(G, encoder, to_encoder_input(batch), iterations=iterations).ws
+            found = encode(G, encoder, to_encoder_input(batch), iterations=iterations)
+            codes, images_out = found.ws, found.final
             if refine > 0:
                 fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)
                 result = invert(G, batch, config=fit, init_ws=codes, loss_fn=loss_fn)
                 codes, images_out = result.ws, result.images
-            else:
-                with torch.no_grad():
-                    images_out = G.synthesis(codes, noise_mode="const").cpu()
             codes_out.append(codes.cpu())
             recon_out.append(images_out)
             psnr_out.append(psnr(images_out, batch))

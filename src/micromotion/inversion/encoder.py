@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 
 from micromotion.errors import MicromotionError, ParameterError
+from micromotion.inversion.projector import psnr
 from micromotion.networks.encoders import INPUT_SIZE, EncoderModel
 from micromotion.networks.stylegan2 import Generator
 
@@ -35,11 +36,15 @@ class EncoderInversion(NamedTuple):
         ws: ``[N, num_ws, w_dim]`` the final codes.
         iterates: Codes after each iteration (one for e4e/pSp), ``[N, num_ws, w_dim]`` each.
         images: Renders of each iterate, pooled to 256 px, ``[N, 3, 256, 256]`` each.
+        final: ``[N, 3, R, R]`` the full-resolution render of the final codes, on the CPU.
+        psnr: With ``targets``: ``[N]`` PSNR of each iterate's full-resolution render.
     """
 
     ws: torch.Tensor
     iterates: list[torch.Tensor]
     images: list[torch.Tensor]
+    final: torch.Tensor
+    psnr: list[torch.Tensor]
 
 
 def to_encoder_input(images: torch.Tensor) -> torch.Tensor:
@@ -66,6 +71,7 @@ def encode(
     images: torch.Tensor,
     *,
     iterations: int = DEFAULT_ITERATIONS,
+    targets: torch.Tensor | None = None,
 ) -> EncoderInversion:
     """Invert aligned faces with an encoder.
 
@@ -74,6 +80,8 @@ def encode(
         model: From :func:`micromotion.weights.encoders.load_encoder`.
         images: ``[N, 3, 256, 256]`` in [-1, 1].
         iterations: ReStyle iterations (ignored by e4e and pSp, which run once).
+        targets: ``[N, 3, R, R]`` faces at the generator's resolution: each iterate's PSNR
+            against them is measured on the render the loop makes anyway.
 
     Raises:
         ParameterError: ``iterations`` below 1.
@@ -93,21 +101,30 @@ def encode(
     avg = model.latent_avg[None].expand(x.shape[0], -1, -1)  # [N, num_ws, w_dim]
     iterates: list[torch.Tensor] = []
     renders: list[torch.Tensor] = []
+    quality: list[torch.Tensor] = []
+    full = torch.empty(0)
+
+    def render(codes: torch.Tensor) -> torch.Tensor:
+        nonlocal full
+        full = G.synthesis(codes, noise_mode="const")  # [N, 3, R, R]
+        if targets is not None:
+            quality.append(psnr(full.cpu(), targets.cpu()))
+        iterates.append(codes)
+        renders.append(_pool(full))
+        return renders[-1]
+
     if not model.iterative:
         codes = model.encoder(x)
         if model.opts.get("start_from_latent_avg", True):
             codes = codes + avg
-        iterates.append(codes)
-        renders.append(_pool(G.synthesis(codes, noise_mode="const")))
-        return EncoderInversion(codes, iterates, renders)
+        render(codes)
+        return EncoderInversion(codes, iterates, renders, full.cpu(), quality)
     current = average_image(G, model).expand(x.shape[0], -1, -1, -1)
     codes = avg
     for _ in range(iterations):
         codes = model.encoder(torch.cat([x, current], dim=1)) + codes
-        current = _pool(G.synthesis(codes, noise_mode="const"))  # not clamped, as ReStyle
-        iterates.append(codes)
-        renders.append(current)
-    return EncoderInversion(codes, iterates, renders)
+        current = render(codes)  # pooled, not clamped, as ReStyle feeds it back
+    return EncoderInversion(codes, iterates, renders, full.cpu(), quality)
 
 
 __all__ = ["DEFAULT_ITERATIONS", "EncoderInversion", "average_image", "encode", "to_encoder_input"]

@@ -183,21 +183,16 @@ def _run_encoder(
         The result (codes, renders, PSNR) and a record: method, iterations, refinement and
         the PSNR after each encoder iteration.
     """
-    from micromotion.inversion import psnr
     from micromotion.inversion.encoder import encode
 
     settings, refine = how
-    found = encode(G, encoder, inputs, iterations=settings.iterations)
-    per_iteration = []
-    with torch.no_grad():
-        for codes in found.iterates:
-            images = G.synthesis(codes, noise_mode="const").cpu()
-            per_iteration.append([round(float(v), 3) for v in psnr(images, targets)])
+    found = encode(G, encoder, inputs, iterations=settings.iterations, targets=targets)
+    per_iteration = [[round(float(v), 3) for v in q] for q in found.psnr]
     if settings.refine > 0:
         result = refine(found.ws)
     else:
         result = InversionResult(
-            ws=found.ws.cpu(), noise={}, images=images, psnr=psnr(images, targets), losses=[]
+            ws=found.ws.cpu(), noise={}, images=found.final, psnr=found.psnr[-1], losses=[]
         )
     record = {
         "method": encoder.method,
