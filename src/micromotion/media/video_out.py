@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from micromotion.core.io import atomic_path
+from micromotion.core.outputs import check_writes
 from micromotion.errors import MicromotionError
 
 VIDEO_SUFFIXES = (".mp4", ".gif", ".png")
@@ -33,17 +34,11 @@ class FrameSink(Protocol):
 
 
 def check_output_path(path: str | os.PathLike[str]) -> Path:
-    """Validate a clip destination: a known suffix and a writable directory."""
+    """Validate a clip destination: a known suffix, and a place the one output check accepts."""
     path = Path(path)
     if path.suffix.lower() not in VIDEO_SUFFIXES:
         raise MicromotionError(f"{path}: output must end in .mp4, .gif or .png")
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.exists() and not parent.is_dir():
-        raise MicromotionError(f"{path}: {parent} is not a directory")
-    if path.is_dir():
-        raise MicromotionError(f"{path}: is a directory")
-    if parent.exists() and not os.access(parent, os.W_OK):
-        raise MicromotionError(f"{path}: directory {parent} is not writable")
+    check_writes({"clip": path})
     return path
 
 
