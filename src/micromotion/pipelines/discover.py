@@ -31,7 +31,7 @@ from micromotion.faces import check_backend
 from micromotion.media.video_in import probe_video
 from micromotion.networks.irse import IdentityLoss
 from micromotion.networks.stylegan2 import Generator
-from micromotion.pipelines._load import GeneratorSpec, open_generator
+from micromotion.pipelines._load import GeneratorSpec, cached, open_generator
 from micromotion.pipelines.latents import read_code
 from micromotion.pipelines.losses import select_loss
 from micromotion.pipelines.outputs import (
@@ -208,15 +208,17 @@ def discover_text(
             "(the paper uses ArcFace IR-SE50, model_ir_se50.pth)"
         )
     # CLIP first: missing weights (offline) must fail before the generator is read.
-    if isinstance(generator, Generator):
-        clip_model = load_clip(clip, device=generator.w_avg.device)
-    else:
-        clip_model = load_clip(clip, device=resolve_device(device))
+    where = generator.w_avg.device if isinstance(generator, Generator) else resolve_device(device)
+    clip_model = cached("clip", clip, where, lambda: load_clip(clip, device=where))
     G, spec = open_generator(generator, device)
     decomposition.check_layers(G.num_ws)
     id_model = None
     if id_weights is not None and config.id_lambda > 0:
-        id_model = IdentityLoss(load_irse50(id_weights, device=G.w_avg.device))
+        irse = cached(
+            "irse50", id_weights, G.w_avg.device,
+            lambda: load_irse50(id_weights, device=G.w_avg.device),
+        )  # fmt: skip
+        id_model = IdentityLoss(irse)
     fingerprint = G.fingerprint()
     start_ws = None
     if latent is not None:

@@ -8,6 +8,7 @@ import torch
 
 from micromotion.inversion import PIXEL_LOSS_NAME, LossFn, multiscale_pixel_loss
 from micromotion.networks.lpips import perceptual_loss
+from micromotion.pipelines._load import cached
 from micromotion.weights.lpips import load_lpips, lpips_available
 
 LPIPS_LOSS_NAME = "LPIPS-VGG v0.1 (256 px)"
@@ -38,5 +39,5 @@ def select_loss(
             )
     if not lpips:
         return multiscale_pixel_loss, PIXEL_LOSS_NAME
-    model = load_lpips(device=device)
+    model = cached("lpips", "lpips", device, lambda: load_lpips(device=device))
     return perceptual_loss(model), LPIPS_LOSS_NAME

@@ -246,13 +246,14 @@ def open_inverter(settings: InverterSettings, generator: object, device: Any) ->
             how to go on without it).
     """
     from micromotion.errors import DownloadError
+    from micromotion.pipelines._load import cached
     from micromotion.weights.encoders import open_encoder
 
     name = choose_inverter(settings.inverter, generator)
     if name == PROJECTOR:
         return None
     try:
-        return open_encoder(name, device=device)
+        return cached("encoder", name, device, lambda: open_encoder(name, device=device))
     except DownloadError as exc:
         raise ParameterError.worded(
             "{inverter} {name}: {problem}; to go on without it: {inverter} projector",
