@@ -89,6 +89,7 @@ def _register() -> None:
     from micromotion.cli import (
         align,
         apply,
+        batch,
         convert,
         discover_text,
         discover_video,
@@ -107,6 +108,7 @@ def _register() -> None:
     main.add_command(convert.convert)
     main.add_command(zoo.zoo)
     main.add_command(align.align)
+    main.add_command(batch.batch)
     subspace_cmds.discover.add_command(discover_text.discover_text)
     subspace_cmds.discover.add_command(discover_video.discover_video)
 

@@ -149,3 +149,27 @@ def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any
     if arr.size and float(np.abs(arr).max()) > FLOAT32_MAX:
         raise MicromotionError(f"{path}: {what} too large for float32 (over {FLOAT32_MAX:.4g})")
     return arr
+
+
+def sort_safetensors_metadata(path: str | os.PathLike[str]) -> None:
+    """Rewrite a ``.safetensors`` header in place with its ``__metadata__`` keys sorted.
+
+    The safetensors library keeps metadata in a hash map whose order changes from process to
+    process, so the same tensors and metadata would give different bytes each run. The sorted
+    header has the same length (the same keys and values, reordered), so the tensor data and
+    its offsets are untouched.
+    """
+    with open(path, "r+b") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        raw = fh.read(size)
+        header = json.loads(raw)
+        meta = header.get("__metadata__")
+        if not isinstance(meta, dict) or len(meta) < 2:
+            return
+        header["__metadata__"] = dict(sorted(meta.items()))
+        # The library writes compact JSON; only the order changes, never the length.
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:
+            return  # a header written some other way: left as it is
+        fh.seek(8)
+        fh.write(text + b" " * (size - len(text)))  # the format pads headers with spaces

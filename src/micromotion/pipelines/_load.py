@@ -45,6 +45,21 @@ class NetworkCache:
         """The kind of every network held, in load order (``generator``, ``encoder``, …)."""
         return [key[0] for key in self._items]
 
+    def clear(self) -> None:
+        """Drop every network (a batch does between groups of rows, to bound memory)."""
+        with self._lock:
+            self._items.clear()
+
+    def put(self, kind: str, spec: object, key: object, value: object) -> None:
+        """Hand a result computed elsewhere (a face aligned in a worker) to the next call."""
+        with self._lock:
+            self._items[(kind, _file_key(spec), str(key))] = value
+
+    def take(self, kind: str, spec: object, key: object) -> Any:
+        """What :meth:`put` left for this key (removed), or ``None``."""
+        with self._lock:
+            return self._items.pop((kind, _file_key(spec), str(key)), None)
+
     def get(self, kind: str, spec: object, device: object, load: Callable[[], T]) -> T:
         """The network ``load()`` returns, loaded only the first time this key is asked for."""
         key = (kind, _file_key(spec), str(device))
@@ -80,6 +95,11 @@ def cached(kind: str, spec: object, device: object, load: Callable[[], T]) -> T:
     if _active is None:
         return load()
     return _active.get(kind, spec, device, load)
+
+
+def precomputed(kind: str, spec: object, key: object) -> Any:
+    """A result that the active cache was handed for this key (see :meth:`NetworkCache.put`)."""
+    return None if _active is None else _active.take(kind, spec, key)
 
 
 def _file_key(spec: object) -> object:

@@ -17,6 +17,7 @@ from micromotion.faces import AlignedFace, align_face, align_image
 from micromotion.inversion import PIXEL_LOSS_NAME, InversionConfig, InversionResult, LossFn, invert
 from micromotion.media.images import fit_square, from_uint8, read_rgb
 from micromotion.networks.stylegan2 import Generator
+from micromotion.pipelines._load import cached, precomputed
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,11 @@ def face_crop(path: Path, *, resolution: int, align: bool, face: int | None = No
     Raises:
         MicromotionError: Naming the file: unreadable, no face, face too small, not square.
     """
+    found = precomputed("face-crop", path, (resolution, align, face))
+    if isinstance(found, MicromotionError):  # a batch worker found no face: the same error
+        raise found
+    if found is not None:
+        return found
     rgb = read_rgb(path)
     if not align:
         hint = "an aligned face crop is expected when alignment is off"
@@ -246,7 +252,6 @@ def open_inverter(settings: InverterSettings, generator: object, device: Any) ->
             how to go on without it).
     """
     from micromotion.errors import DownloadError
-    from micromotion.pipelines._load import cached
     from micromotion.weights.encoders import open_encoder
 
     name = choose_inverter(settings.inverter, generator)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from micromotion.core.io import atomic_path, require_file
+from micromotion.core.io import atomic_path, require_file, sort_safetensors_metadata
 from micromotion.core.provenance import provenance
 from micromotion.errors import CheckpointError, MicromotionError
 from micromotion.subspace.decompose import decompose
@@ -315,6 +315,7 @@ class Micromotion:
         path = Path(path)
         with atomic_path(path) as tmp:
             save_file(tensors, str(tmp), metadata=meta)
+            sort_safetensors_metadata(tmp)  # the same micromotion, the same bytes
         return path
 
     @classmethod

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from micromotion.core.io import atomic_path
+from micromotion.core.io import atomic_path, sort_safetensors_metadata
 from micromotion.core.provenance import provenance
 from micromotion.errors import CheckpointError
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
@@ -80,4 +80,5 @@ def write_safetensors(
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
+        sort_safetensors_metadata(tmp)  # the same network, the same bytes
     return path

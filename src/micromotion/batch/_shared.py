@@ -1,0 +1,84 @@
+"""What both engines share: grouping rows, skipping finished ones, counting cores."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from micromotion.batch.manifest import Job
+from micromotion.batch.rows import ReportWriter, RowResult, finished_files, is_finished
+from micromotion.core.progress import Progress
+from micromotion.errors import MicromotionError, ParameterError
+from micromotion.pipelines._load import open_generator
+
+
+def cpu_count() -> int:
+    """The cores this process may use (its affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+Tick = Callable[[ReportWriter, RowResult], None]
+
+
+def ticker(progress: Progress | None, total: int) -> Tick:
+    """Record each row's result and report progress over all rows."""
+    done = 0
+
+    def tick(report: ReportWriter, result: RowResult) -> None:
+        nonlocal done
+        report.add(result)
+        done += 1
+        if progress is not None:
+            label = result.name or f"row {result.number}"
+            progress("rows", done, total, f"{label}: {result.status}")
+
+    return tick
+
+
+def groups_of(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs grouped by generator and inverter, groups in order of first appearance."""
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.group, []).append(job)
+    return list(groups.values())
+
+
+class Fingerprints:
+    """Generator fingerprints, each computed once, on networks the active cache holds."""
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self._known: dict[str, str] = {}
+
+    def __call__(self, spec: str) -> str:
+        """The fingerprint of the generator ``spec`` names."""
+        if spec not in self._known:
+            G, _ = open_generator(spec, self.device)
+            self._known[spec] = G.fingerprint()
+        return self._known[spec]
+
+
+def skip_finished(
+    jobs: list[Job], out: Path, report: ReportWriter, tick: Tick, fingerprint: Fingerprints
+) -> list[Job]:
+    """Report finished rows as skipped; return the rest."""
+    pending = []
+    for job in jobs:
+        if is_finished(job, out, fingerprint):
+            tick(report, RowResult(job.number, job.name, job.kind, "skipped", None, 0.0,
+                                   finished_files(job, out)))  # fmt: skip
+        else:
+            pending.append(job)
+    return pending
+
+
+def fail_all(jobs: list[Job], error: MicromotionError, report: ReportWriter, tick: Tick) -> None:
+    """Rows that cannot start (their generator is missing): each fails with the one error."""
+    text = error.render({}) if isinstance(error, ParameterError) else str(error)
+    for job in jobs:
+        tick(report, RowResult(job.number, job.name, job.kind, "failed",
+                               f"row {job.number}: {text}"))  # fmt: skip

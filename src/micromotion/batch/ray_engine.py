@@ -1,0 +1,255 @@
+"""The Ray engine: the same rows, read and aligned as CPU tasks, run in actors that load once.
+
+A Ray Data pipeline over the pending rows: faces are aligned in tasks (``map``, one core each,
+retried if their worker dies), and inversion and rendering run in actors (``map_batches``
+with a callable class) that parse the manifest and keep their networks for the whole run
+(:class:`~micromotion.pipelines._load.NetworkCache`). Each actor gets a GPU when the cluster
+has them (and ``device`` allows), else a share of the cores: actors × threads never exceed the
+cores left after one for alignment, because oversubscribed linear algebra on a busy machine
+runs up to hundreds of times slower. Rows travel as their numbers; every worker reads the
+manifest, its inputs and the output folder from the same paths, so a cluster needs a shared
+filesystem. A worker that dies mid-row is restarted by Ray and its row is run again from an
+emptied folder (see :mod:`micromotion.batch.rows`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+from micromotion.batch import _align
+from micromotion.batch._shared import (
+    Fingerprints,
+    Tick,
+    cpu_count,
+    fail_all,
+    groups_of,
+    skip_finished,
+)
+from micromotion.batch.manifest import Job, Manifest, parse_manifest
+from micromotion.batch.rows import ReportWriter, RowResult, run_row
+from micromotion.errors import MicromotionError
+
+#: How often a task or actor is restarted after its worker dies before the batch gives up.
+RETRIES = 2
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise MicromotionError(
+            'the Ray engine needs Ray: pip install "micromotion[ray]" (or use --engine local)'
+        ) from None
+    return ray
+
+
+class RowRunner:
+    """A Ray actor: parses the manifest once, keeps its networks, and runs rows it is given.
+
+    Its settings are a class attribute (see :func:`_runner_class`), not constructor arguments:
+    Ray keeps constructor arguments in its object store and warns that an actor restart could
+    lose them.
+    """
+
+    settings: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        """Load nothing yet: networks load on the first row that needs them, then stay."""
+        import torch
+
+        from micromotion.pipelines._load import NetworkCache
+
+        manifest, generator, outdir, device, threads = (
+            self.settings[k] for k in ("manifest", "generator", "outdir", "device", "threads")
+        )
+        torch.set_num_threads(threads)
+        parsed = parse_manifest(manifest, generator=generator)
+        self.jobs = {job.number: job for job in parsed.jobs}
+        self.sha256 = parsed.sha256
+        self.outdir = Path(outdir)
+        self.device = device
+        self.cache = NetworkCache()
+        self.fingerprint = Fingerprints(device)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
+        """Run each row of the batch; one result per row."""
+        from micromotion.pipelines._load import reuse_networks
+
+        results: dict[str, list[Any]] = {k: [] for k in ("number", "status", "error", "seconds")}
+        results["files"] = []
+        for number, crop, key in zip(batch["number"], batch["crop"], batch["key"], strict=True):
+            job = self.jobs[int(number)]
+            with reuse_networks(self.cache):
+                if crop is not None:
+                    self.cache.put("face-crop", job.photo, tuple(key), crop)
+                result = run_row(job, self.outdir, device=self.device,
+                                 fingerprint=self.fingerprint, manifest=self.sha256)  # fmt: skip
+            results["number"].append(result.number)
+            results["status"].append(result.status)
+            results["error"].append(result.error or "")
+            results["seconds"].append(result.seconds)
+            results["files"].append(list(result.files))
+        return results
+
+
+def _runner_class(**settings: Any) -> type[RowRunner]:
+    """A subclass of :class:`RowRunner` that carries this run's settings."""
+    return type("RowRunner", (RowRunner,), {"settings": settings})
+
+
+def _align_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A Ray task: align the row's photo (if it has one) into the crop the actor will use."""
+    if row["photo"]:
+        key = row["key"]
+        row["crop"] = _align.align_photo(row["photo"], int(key[0]), bool(key[1]), key[2])
+    else:
+        row["crop"] = None
+    return row
+
+
+def run_on_ray(
+    manifest: Manifest,
+    out: Path,
+    report: ReportWriter,
+    tick: Tick,
+    *,
+    device: str,
+    workers: int | None,
+    threads: int | None,
+    address: str | None,
+) -> None:
+    """Run the manifest's pending rows on Ray (a local instance, or the cluster at ``address``).
+
+    Finished rows are skipped before Ray starts: a rerun with nothing to do starts nothing.
+    """
+    ray = _ray()
+    pending = _pending(manifest, out, report, tick)
+    if not pending:
+        return
+    started = not ray.is_initialized()
+    if started:
+        _quiet()
+        try:
+            ray.init(
+                address=address,
+                num_cpus=None if address else cpu_count(),
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = address or "a local instance"
+            raise MicromotionError(f"cannot start Ray at {where}: {exc}") from None
+    try:
+        _run(ray, manifest, out, report, tick, pending, device, workers, threads)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _quiet() -> None:
+    # Ray Data prints its execution plan and progress bars; the CLI shows its own progress,
+    # and Ray's logs stay in its session folder.
+    for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+Pending = list[tuple[Job, tuple[int, bool, int | None] | None]]
+
+
+def _pending(manifest: Manifest, out: Path, report: ReportWriter, tick: Tick) -> Pending:
+    """The rows to run, each with the key of its face crop (``None`` without a photo).
+
+    The driver learns each generator's resolution (the crops' size) here; the networks it
+    loads for that are dropped before the actors start.
+    """
+    from micromotion.pipelines._load import NetworkCache, open_generator, reuse_networks
+
+    pending: Pending = []
+    fingerprint = Fingerprints("cpu")
+    with reuse_networks(NetworkCache()):
+        for group in groups_of(manifest.jobs):
+            todo = skip_finished(group, out, report, tick, fingerprint)
+            if not todo:
+                continue
+            try:
+                resolution = open_generator(todo[0].generator, "cpu")[0].img_resolution
+            except MicromotionError as exc:
+                fail_all(todo, exc, report, tick)
+                continue
+            for job in todo:
+                key = None
+                if job.photo is not None:
+                    key = _align.crop_key(resolution, job.align, job.face)
+                pending.append((job, key))
+    return pending
+
+
+def _run(
+    ray: Any,
+    manifest: Manifest,
+    out: Path,
+    report: ReportWriter,
+    tick: Tick,
+    pending: Pending,
+    device: str,
+    workers: int | None,
+    threads: int | None,
+) -> None:
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
+    cores = max(1, int(resources.get("CPU", 1)))
+    actors = workers or (gpus if gpus else max(1, cores - 1))
+    actors = min(actors, len(pending))
+    if threads is not None:
+        per_actor = threads
+    elif gpus:
+        per_actor = 1  # the GPU does the work; the cores stay free for alignment
+    else:
+        per_actor = max(1, (cores - 1) // actors)  # one core is left for alignment tasks
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    items = [
+        {
+            "number": job.number,
+            "photo": str(job.photo) if key is not None else "",
+            "key": list(key) if key is not None else [0, False, None],
+        }
+        for job, key in pending
+    ]
+    remote = {"num_gpus": 1} if gpus else {"num_cpus": per_actor}
+    dataset = (
+        ray.data.from_items(items)
+        .map(_align_row, num_cpus=1, max_retries=RETRIES)
+        .map_batches(
+            _runner_class(
+                manifest=str(manifest.path),
+                generator=manifest.default_generator,
+                outdir=str(out),
+                device=device if gpus else "cpu",
+                threads=per_actor,
+            ),
+            batch_size=1,
+            concurrency=actors,
+            max_restarts=RETRIES,
+            max_task_retries=RETRIES,
+            **remote,
+        )
+    )
+    by_number = {job.number: job for job, _ in pending}
+    seen: set[int] = set()
+    try:
+        for row in dataset.iter_rows():
+            number = int(row["number"])
+            seen.add(number)
+            job = by_number[number]
+            tick(report, RowResult(number, job.name, job.kind, row["status"],
+                                   row["error"] or None, float(row["seconds"]),
+                                   tuple(row["files"])))  # fmt: skip
+    except Exception as exc:  # Ray gave up (a worker died more than RETRIES times)
+        left = [job for job, _ in pending if job.number not in seen]
+        fail_all(left, MicromotionError(f"Ray stopped: {type(exc).__name__}: {exc}"), report, tick)
