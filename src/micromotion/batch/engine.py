@@ -110,6 +110,10 @@ def run_batch(
             raise ParameterError(name, f"{value}: must be at least 1")
     if address is not None and engine != "ray":
         raise ParameterError.worded("{address} needs {engine} ray", "address", "engine")
+    if engine == "ray":
+        from micromotion.batch.ray_engine import require_ray
+
+        require_ray()  # before anything is read or written
     parsed = parse_manifest(manifest, generator=generator)
     out = _check_outdir(Path(outdir), parsed)
     run = _run_ray if engine == "ray" else _run_local

@@ -454,6 +454,8 @@ def _convert(value: Any, hint: Any, base: Path) -> Any:
     if origin is tuple:
         (inner, *_rest) = typing.get_args(hint)
         items = value.split(";") if isinstance(value, str) else value
+        if isinstance(items, int | float) and not isinstance(items, bool):
+            items = [items]  # one value where a list may go: a list of one
         if not isinstance(items, list) or not items:
             raise ValueError("expected a list (in a CSV: values separated by ';')")
         return tuple(_convert(v.strip() if isinstance(v, str) else v, inner, base) for v in items)

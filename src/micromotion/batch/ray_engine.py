@@ -35,7 +35,8 @@ from micromotion.errors import MicromotionError
 RETRIES = 2
 
 
-def _ray() -> Any:
+def require_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
     try:
         import ray
         import ray.data
@@ -125,7 +126,7 @@ def run_on_ray(
 
     Finished rows are skipped before Ray starts: a rerun with nothing to do starts nothing.
     """
-    ray = _ray()
+    ray = require_ray()
     pending = _pending(manifest, out, report, tick)
     if not pending:
         return
