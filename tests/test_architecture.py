@@ -25,10 +25,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     #    interrupts around the CLI.
     ("__main__",),
     ("_entry",),
-    # 1. Front ends and the public surface over everything: the click CLI, the Gradio web app,
-    #    the tiny random networks for tests (`micromotion.testing`), and compatibility shims
-    #    that re-export the old flat module names.
-    ("cli", "web", "testing", "direction", "images", "invert"),
+    # 1. Front ends and the public surface over everything: the click CLI, the tiny random
+    #    networks for tests (`micromotion.testing`), and compatibility shims that re-export the
+    #    old flat module names.
+    ("cli", "testing", "direction", "images", "invert"),
+    # 1a. The Gradio web app: a front end that `micromotion web` (the CLI) builds and launches.
+    ("web",),
     # 1b. Many jobs at once: a manifest of rows run through the pipelines, locally or on Ray.
     ("batch",),
     # 2. End-to-end jobs as library functions: results plus a provenance record; every file

@@ -96,6 +96,7 @@ def _register() -> None:
         generate,
         invert,
         subspace_cmds,
+        web,
         zoo,
     )
 
@@ -109,6 +110,7 @@ def _register() -> None:
     main.add_command(zoo.zoo)
     main.add_command(align.align)
     main.add_command(batch.batch)
+    main.add_command(web.web)
     subspace_cmds.discover.add_command(discover_text.discover_text)
     subspace_cmds.discover.add_command(discover_video.discover_video)
 

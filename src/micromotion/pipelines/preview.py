@@ -1,0 +1,293 @@
+"""Previews for front ends: upload checks, a clip re-encoded as a GIF, and a micromotion's plot.
+
+The web app (:mod:`micromotion.web`) may not touch pixels or tensors, so everything it shows
+that is not written by another pipeline is made here: a photo or video is checked against
+the page's limits before any network runs (:func:`check_photo`, :func:`check_video`), a
+rendered MP4 becomes a GIF without rendering the frames again (:func:`clip_to_gif`), and a
+micromotion's per-layer norms and singular-value spectrum are drawn as a PNG with Pillow
+(:func:`plot_micromotion`; matplotlib is not a dependency).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from micromotion.core.outputs import OutputSet
+from micromotion.errors import MicromotionError, ParameterError
+from micromotion.media.images import read_rgb, save_png
+from micromotion.media.video_in import VideoInfo, probe_video, read_video_frames
+from micromotion.media.video_out import open_clip_writer
+
+#: Longest side of a GIF made from a clip: GIFs hold every frame uncompressed in memory while
+#: they are written, and 512 px keeps a 100-frame 1024 px clip at a few tens of megabytes.
+GIF_MAX_SIDE = 512
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    """A checked photo.
+
+    Attributes:
+        width: Pixels across (after EXIF orientation).
+        height: Pixels down.
+    """
+
+    width: int
+    height: int
+
+
+def check_photo(path: str | os.PathLike[str], *, max_pixels: int) -> PhotoInfo:
+    """Read a photo as the pipelines will, refusing it past ``max_pixels``.
+
+    Args:
+        path: The uploaded file.
+        max_pixels: Most pixels accepted (checked from the header, before decoding).
+
+    Raises:
+        MicromotionError: Not an image, or too large; the message names the file.
+    """
+    if max_pixels < 1:
+        raise ParameterError("max_pixels", f"{max_pixels}: must be at least 1")
+    height, width = read_rgb(path, limit=max_pixels).shape[:2]
+    return PhotoInfo(int(width), int(height))
+
+
+def check_video(
+    path: str | os.PathLike[str],
+    *,
+    max_seconds: float,
+    max_frames: int,
+    max_pixels: int,
+) -> VideoInfo:
+    """Probe a video and refuse one that is longer, has more frames or is larger than allowed.
+
+    Args:
+        path: The uploaded file.
+        max_seconds: Longest duration accepted.
+        max_frames: Most frames accepted.
+        max_pixels: Most pixels per frame accepted.
+
+    Raises:
+        MicromotionError: Not a video, or over a limit; the message says which and by how much.
+    """
+    info = probe_video(Path(path))
+    name = Path(path).name
+    if info.duration > max_seconds:
+        raise MicromotionError(
+            f"{name}: {info.duration:.1f} s long, over the limit of {max_seconds:g} s; "
+            "trim the clip to the motion"
+        )
+    if info.num_frames > max_frames:
+        raise MicromotionError(
+            f"{name}: {info.num_frames} frames, over the limit of {max_frames}; "
+            "trim the clip or lower its frame rate"
+        )
+    if info.width * info.height > max_pixels:
+        raise MicromotionError(
+            f"{name}: frames of {info.width}x{info.height}, over the limit of "
+            f"{max_pixels / 1e6:g} MP per frame"
+        )
+    return info
+
+
+def clip_to_gif(
+    clip: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    fps: float | None = None,
+    max_side: int = GIF_MAX_SIDE,
+    comment: str | None = None,
+) -> Path:
+    """Re-encode a written clip as an animated GIF, without rendering its frames again.
+
+    Args:
+        clip: An MP4 (or anything ffmpeg reads), as
+            :func:`~micromotion.pipelines.animate.animate` writes it.
+        output: The ``.gif`` to write (atomically: it appears whole or not at all).
+        fps: Frame rate (default: the clip's).
+        max_side: Frames larger than this are scaled down to it (aspect kept).
+        comment: Text embedded in the GIF (default: the clip's record ``CLIP.json`` beside it
+            when there is one, so the GIF carries the same provenance).
+
+    Returns:
+        ``output``.
+
+    Raises:
+        MicromotionError: An unreadable clip, or an output that is not a ``.gif``.
+    """
+    clip, output = Path(clip), Path(output)
+    if output.suffix.lower() != ".gif":
+        raise MicromotionError(f"{output}: the output must end in .gif")
+    if max_side < 16:
+        raise ParameterError("max_side", f"{max_side}: must be at least 16")
+    info = probe_video(clip)
+    rate = info.fps if fps is None else fps
+    if comment is None:
+        sidecar = clip.with_name(clip.name + ".json")
+        comment = sidecar.read_text(encoding="utf-8") if sidecar.is_file() else ""
+    frames = read_video_frames(clip)  # [T, H, W, 3]
+    height, width = frames.shape[1:3]
+    scale = min(1.0, max_side / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frames = np.stack(
+            [np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS)) for f in frames]
+        )
+    outputs = OutputSet({"gif": output}, reads=[clip])
+    with (
+        outputs,
+        open_clip_writer(
+            outputs.path("gif"), fps=rate, total_frames=len(frames), comment=comment, suffix=".gif"
+        ) as sink,
+    ):
+        sink.write(frames)
+    return output
+
+
+# ---------------------------------------------------------------------------------------------
+# The micromotion plot
+# ---------------------------------------------------------------------------------------------
+
+_BACKGROUND = (255, 255, 255)
+_INK = (40, 40, 40)
+_GRID = (225, 225, 225)
+_BAR = (66, 110, 190)
+_MASKED = (190, 190, 190)
+#: One colour per singular value (largest first); the rest share the last.
+_SERIES = ((66, 110, 190), (221, 120, 40), (60, 160, 90), (190, 60, 60), (140, 110, 180))
+#: Singular values drawn per layer (the paper keeps rank 4; one more shows the gap after it).
+PLOT_SINGULAR_VALUES = 5
+
+
+def plot_micromotion(
+    summary: Mapping[str, Any], output: str | os.PathLike[str], *, width: int = 720
+) -> Path:
+    """Draw a micromotion's per-layer ``|d|`` and singular values as a PNG.
+
+    Args:
+        summary: :meth:`Micromotion.summary() <micromotion.subspace.Micromotion.summary>`
+            (``per_layer_norm``, ``layers`` and, when the file has them, ``singular_values``).
+        output: The PNG to write.
+        width: Width in pixels (each panel is ``width / 3`` high).
+
+    Returns:
+        ``output``, with the summary's numbers embedded as a ``micromotion`` text chunk.
+    """
+    norms = [float(v) for v in summary["per_layer_norm"]]
+    spectrum = summary.get("singular_values")
+    moved = _moved_layers(str(summary.get("layers", "")), len(norms))
+    panel = max(120, width // 3)
+    panels = 2 if spectrum else 1
+    image = Image.new("RGB", (width, panel * panels + 8), _BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+    _bars(draw, font, (0, 0, width, panel), norms, moved, "per-layer |d| (grey: not moved)")
+    if spectrum:
+        rows = [[float(v) for v in row[:PLOT_SINGULAR_VALUES]] for row in spectrum]
+        _spectrum(draw, font, (0, panel + 8, width, panel), rows)
+    out = Path(output)
+    keep = {k: summary[k] for k in ("name", "per_layer_norm", "singular_values") if k in summary}
+    with OutputSet({"plot": out}) as outputs:
+        save_png(np.asarray(image), outputs.path("plot"), text={"micromotion": json.dumps(keep)})
+    return out
+
+
+def _moved_layers(text: str, count: int) -> list[bool]:
+    """Which layers an edit moves, from ``"0-7"``-style text (all when it cannot be read)."""
+    moved = [False] * count
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            low, _, high = part.partition("-")
+            for i in range(int(low), int(high or low) + 1):
+                if 0 <= i < count:
+                    moved[i] = True
+    except ValueError:
+        return [True] * count
+    return moved if any(moved) else [True] * count
+
+
+def _frame(
+    draw: ImageDraw.ImageDraw, font: Any, box: tuple[int, int, int, int], title: str
+) -> tuple[int, int, int, int]:
+    """Title and axes of a panel; returns the plotting area ``(left, top, right, bottom)``."""
+    x, y, w, h = box
+    draw.text((x + 48, y + 4), title, fill=_INK, font=font)
+    area = (x + 48, y + 20, x + w - 12, y + h - 18)
+    draw.rectangle(area, outline=_INK)
+    return area
+
+
+def _bars(
+    draw: ImageDraw.ImageDraw,
+    font: Any,
+    box: tuple[int, int, int, int],
+    values: Sequence[float],
+    moved: Sequence[bool],
+    title: str,
+) -> None:
+    left, top, right, bottom = _frame(draw, font, box, title)
+    top_value = max(values) if values and max(values) > 0 else 1.0
+    draw.text((4, top - 2), f"{top_value:.3g}", fill=_INK, font=font)
+    draw.text((4, bottom - 10), "0", fill=_INK, font=font)
+    step = (right - left) / max(1, len(values))
+    for i, value in enumerate(values):
+        x0 = left + i * step + step * 0.15
+        x1 = left + (i + 1) * step - step * 0.15
+        y0 = bottom - (bottom - top - 2) * (value / top_value)
+        if y0 < bottom - 1:  # a zero (or sub-pixel) value draws no bar
+            draw.rectangle((x0, y0, x1, bottom - 1), fill=_BAR if moved[i] else _MASKED)
+        if len(values) <= 32 or i % 2 == 0:
+            draw.text((x0, bottom + 3), str(i), fill=_INK, font=font)
+
+
+def _spectrum(
+    draw: ImageDraw.ImageDraw, font: Any, box: tuple[int, int, int, int], rows: list[list[float]]
+) -> None:
+    """Singular values per layer on a log scale, one line per rank (σ₁ first)."""
+    left, top, right, bottom = _frame(draw, font, box, "singular values per layer (log scale)")
+    positive = [v for row in rows for v in row if v > 0 and math.isfinite(v)]
+    if not positive:
+        draw.text((left + 8, top + 8), "no non-zero singular values", fill=_INK, font=font)
+        return
+    low, high = math.log10(min(positive)), math.log10(max(positive))
+    if high - low < 1e-6:
+        low, high = low - 0.5, high + 0.5
+    for label, value in ((f"{10**high:.3g}", top - 2), (f"{10**low:.3g}", bottom - 10)):
+        draw.text((4, value), label, fill=_INK, font=font)
+    step = (right - left) / max(1, len(rows))
+
+    def at(i: int, v: float) -> tuple[float, float]:
+        fraction = (math.log10(v) - low) / (high - low)
+        return left + (i + 0.5) * step, bottom - 2 - fraction * (bottom - top - 4)
+
+    for rank in range(max(len(r) for r in rows)):
+        colour = _SERIES[min(rank, len(_SERIES) - 1)]
+        points = [at(i, r[rank]) for i, r in enumerate(rows) if len(r) > rank and r[rank] > 0]
+        if len(points) > 1:
+            draw.line(points, fill=colour, width=2)
+        for px, py in points:
+            draw.ellipse((px - 2, py - 2, px + 2, py + 2), fill=colour)
+        draw.text((right - 40 * (5 - rank), top - 16), f"σ{rank + 1}", fill=colour, font=font)
+    for i in range(len(rows)):
+        if len(rows) <= 32 or i % 2 == 0:
+            draw.text((left + i * step + step * 0.3, bottom + 3), str(i), fill=_INK, font=font)
+
+
+__all__ = [
+    "GIF_MAX_SIDE",
+    "PLOT_SINGULAR_VALUES",
+    "PhotoInfo",
+    "check_photo",
+    "check_video",
+    "clip_to_gif",
+    "plot_micromotion",
+]
