@@ -81,7 +81,8 @@ class RowRunner:
 
         results: dict[str, list[Any]] = {k: [] for k in ("number", "status", "error", "seconds")}
         results["files"] = []
-        for number, crop, key in zip(batch["number"], batch["crop"], batch["key"], strict=True):
+        crops = batch.get("crop", [None] * len(batch["number"]))  # no alignment stage: no crops
+        for number, crop, key in zip(batch["number"], crops, batch["key"], strict=True):
             job = self.jobs[int(number)]
             with reuse_networks(self.cache):
                 if crop is not None:
@@ -203,14 +204,19 @@ def _run(
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
     cores = max(1, int(resources.get("CPU", 1)))
-    actors = workers or (gpus if gpus else max(1, cores - 1))
-    actors = min(actors, len(pending))
+    nodes = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
+    aligning = any(key is not None for _, key in pending)
+    # One core per node stays free for the alignment tasks, when there is anything to align;
+    # on CPUs one actor per node with that node's cores is as fast as several sharing them.
+    spare = 1 if aligning else 0
+    actors = min(workers or gpus or nodes, len(pending))
+    share = max(1, cores // actors - spare)
     if threads is not None:
         per_actor = threads
     elif gpus:
         per_actor = 1  # the GPU does the work; the cores stay free for alignment
     else:
-        per_actor = max(1, (cores - 1) // actors)  # one core is left for alignment tasks
+        per_actor = share
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -222,24 +228,24 @@ def _run(
         }
         for job, key in pending
     ]
-    remote = {"num_gpus": 1} if gpus else {"num_cpus": per_actor}
-    dataset = (
-        ray.data.from_items(items)
-        .map(_align_row, num_cpus=1, max_retries=RETRIES)
-        .map_batches(
-            _runner_class(
-                manifest=str(manifest.path),
-                generator=manifest.default_generator,
-                outdir=str(out),
-                device=device if gpus else "cpu",
-                threads=per_actor,
-            ),
-            batch_size=1,
-            concurrency=actors,
-            max_restarts=RETRIES,
-            max_task_retries=RETRIES,
-            **remote,
-        )
+    # Reserve no more cores than there are, or the actors would wait for them forever.
+    remote = {"num_gpus": 1} if gpus else {"num_cpus": min(per_actor, share)}
+    dataset = ray.data.from_items(items)
+    if aligning:
+        dataset = dataset.map(_align_row, num_cpus=1, max_retries=RETRIES)
+    dataset = dataset.map_batches(
+        _runner_class(
+            manifest=str(manifest.path),
+            generator=manifest.default_generator,
+            outdir=str(out),
+            device=device if gpus else "cpu",
+            threads=per_actor,
+        ),
+        batch_size=1,
+        concurrency=actors,
+        max_restarts=RETRIES,
+        max_task_retries=RETRIES,
+        **remote,
     )
     by_number = {job.number: job for job, _ in pending}
     seen: set[int] = set()
