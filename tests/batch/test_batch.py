@@ -333,3 +333,41 @@ def test_a_ray_worker_killed_mid_row_is_restarted_and_nothing_is_half_written(
     assert proc.returncode == 0, stderr
     assert "6 rows: " in stdout and "0 failed" in stdout
     assert folder_bytes(out, records=False) == folder_bytes(reference, records=False)
+
+
+def test_photos_are_aligned_in_workers_and_a_broken_pool_falls_back(world, tmp_path, monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from micromotion.batch import engine
+
+    lines = ["job,name,photo,inverter,steps", *(
+        f"invert,p{i},{world / 'photos' / n},projector,2"
+        for i, n in enumerate(["astronaut.png", "mirrored.png", "wall.png"])
+    )]  # fmt: skip
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    handed = []
+    real_put = engine.NetworkCache.put
+    monkeypatch.setattr(
+        engine.NetworkCache, "put", lambda self, *a: (handed.append(a[0]), real_put(self, *a))
+    )
+    common = {"generator": world / "g.safetensors", "device": "cpu", "threads": 1, "workers": 2}
+    first = run_batch(tmp_path / "rows.csv", outdir=tmp_path / "a", **common)
+    # Three crops came from the worker processes; the face-less one still fails with its error.
+    assert handed == ["face-crop"] * 3
+    assert [r.status for r in first.results] == ["done", "done", "failed"]
+    assert "wall.png" in first.results[2].error and "face" in first.results[2].error
+
+    def broken(self, *args):
+        future: Future = Future()
+        future.set_exception(BrokenProcessPool("a worker died"))
+        return future
+
+    monkeypatch.setattr(engine._Pool, "submit", broken)
+    handed.clear()
+    second = run_batch(tmp_path / "rows.csv", outdir=tmp_path / "b", **common)
+    assert handed == []  # nothing from the workers: the pipelines aligned the photos themselves
+    assert [r.status for r in second.results] == ["done", "done", "failed"]
+    assert folder_bytes(tmp_path / "a", records=False) == folder_bytes(
+        tmp_path / "b", records=False
+    )
