@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from micromotion.batch.manifest import Job
 from micromotion.batch.rows import ReportWriter, RowResult, finished_files, is_finished
 from micromotion.core.progress import Progress
 from micromotion.errors import MicromotionError, ParameterError
+from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import open_generator
 
 
@@ -82,3 +83,28 @@ def fail_all(jobs: list[Job], error: MicromotionError, report: ReportWriter, tic
     for job in jobs:
         tick(report, RowResult(job.number, job.name, job.kind, "failed",
                                f"row {job.number}: {text}"))  # fmt: skip
+
+
+def runnable_groups(
+    jobs: list[Job],
+    out: Path,
+    report: ReportWriter,
+    tick: Tick,
+    fingerprint: Fingerprints,
+    device: str,
+) -> Iterator[tuple[list[Job], Generator]]:
+    """Each group's rows still to run, with the group's generator (loaded, or cached).
+
+    Finished rows are reported as skipped; a group whose generator cannot be loaded (a
+    missing file, no network for a download) fails all its pending rows with that one error.
+    """
+    for group in groups_of(jobs):
+        pending = skip_finished(group, out, report, tick, fingerprint)
+        if not pending:
+            continue
+        try:
+            G, _ = open_generator(pending[0].generator, device)
+        except MicromotionError as exc:
+            fail_all(pending, exc, report, tick)
+            continue
+        yield pending, G

@@ -24,9 +24,7 @@ from micromotion.batch._shared import (
     Fingerprints,
     Tick,
     cpu_count,
-    fail_all,
-    groups_of,
-    skip_finished,
+    runnable_groups,
     ticker,
 )
 from micromotion.batch.manifest import Job, Manifest, parse_manifest
@@ -35,7 +33,7 @@ from micromotion.core.outputs import lock_dir
 from micromotion.core.progress import Progress
 from micromotion.core.threads import torch_threads
 from micromotion.errors import MicromotionError, ParameterError
-from micromotion.pipelines._load import NetworkCache, open_generator, reuse_networks
+from micromotion.pipelines._load import NetworkCache, reuse_networks
 
 Engine = Literal["local", "ray"]
 #: Rows whose faces are aligned together, before they are inverted and rendered.
@@ -164,15 +162,8 @@ def _run_local(
     cache = NetworkCache()
     fingerprint = Fingerprints(device)
     with reuse_networks(cache), torch_threads(threads or cores), _aligner(workers or cores) as pool:
-        for group in groups_of(manifest.jobs):
-            pending = skip_finished(group, out, report, tick, fingerprint)
-            if not pending:
-                continue
-            try:
-                G, _ = open_generator(pending[0].generator, device)
-            except MicromotionError as exc:
-                fail_all(pending, exc, report, tick)
-                continue
+        groups = runnable_groups(manifest.jobs, out, report, tick, fingerprint, device)
+        for pending, G in groups:
             for start in range(0, len(pending), ALIGN_CHUNK):
                 chunk = pending[start : start + ALIGN_CHUNK]
                 _prealign(chunk, G.img_resolution, cache, pool)

@@ -24,8 +24,7 @@ from micromotion.batch._shared import (
     Tick,
     cpu_count,
     fail_all,
-    groups_of,
-    skip_finished,
+    runnable_groups,
 )
 from micromotion.batch.manifest import Job, Manifest, parse_manifest
 from micromotion.batch.rows import ReportWriter, RowResult, run_row
@@ -168,24 +167,16 @@ def _pending(manifest: Manifest, out: Path, report: ReportWriter, tick: Tick) ->
     The driver learns each generator's resolution (the crops' size) here; the networks it
     loads for that are dropped before the actors start.
     """
-    from micromotion.pipelines._load import NetworkCache, open_generator, reuse_networks
+    from micromotion.pipelines._load import NetworkCache, reuse_networks
 
     pending: Pending = []
     fingerprint = Fingerprints("cpu")
     with reuse_networks(NetworkCache()):
-        for group in groups_of(manifest.jobs):
-            todo = skip_finished(group, out, report, tick, fingerprint)
-            if not todo:
-                continue
-            try:
-                resolution = open_generator(todo[0].generator, "cpu")[0].img_resolution
-            except MicromotionError as exc:
-                fail_all(todo, exc, report, tick)
-                continue
+        for todo, G in runnable_groups(manifest.jobs, out, report, tick, fingerprint, "cpu"):
             for job in todo:
                 key = None
                 if job.photo is not None:
-                    key = _align.crop_key(resolution, job.align, job.face)
+                    key = _align.crop_key(G.img_resolution, job.align, job.face)
                 pending.append((job, key))
     return pending
 

@@ -224,6 +224,15 @@ def finished_files(job: Job, outdir: Path) -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 
+def _passed(job: Job, device: str, progress: Progress | None, *names: str) -> dict[str, Any]:
+    """The pipeline's keywords: the generator, device and progress, and the row's ``names``.
+
+    A setting the row leaves out is not passed: the pipeline's own default applies.
+    """
+    given = {name: job.fields[name] for name in names if name in job.fields}
+    return {"generator": job.generator, "device": device, "progress": progress, **given}
+
+
 def _animate(job: Job, folder: Path, device: str, progress: Progress | None) -> None:
     from micromotion.pipelines.animate import animate
 
@@ -232,71 +241,36 @@ def _animate(job: Job, folder: Path, device: str, progress: Progress | None) -> 
         list(f["micromotion"]),
         output=folder / f"{job.name}.{f.get('format', 'mp4')}",
         strengths=f.get("strength"),
-        generator=job.generator,
         image=f.get("photo"),
-        latent=f.get("latent"),
-        index=f.get("index"),
-        seed=f.get("seed"),
-        truncation_psi=f.get("truncation_psi", 0.7),
-        clip=f["clip"],
         photo=f["photo_settings"],
-        device=device,
-        progress=progress,
+        **_passed(job, device, progress, "latent", "index", "seed", "truncation_psi", "clip"),
     )
 
 
 def _invert(job: Job, folder: Path, device: str, progress: Progress | None) -> None:
     from micromotion.pipelines.invert import invert_photos
 
-    f = job.fields
-    invert_photos(
-        [f["photo"]],
-        outdir=folder,
-        generator=job.generator,
-        config=f["config"],
-        align=f.get("align", True),
-        face=f.get("face"),
-        lpips=f.get("lpips"),
-        inverter=f["inverter"],
-        device=device,
-        progress=progress,
-    )
+    settings = ("config", "align", "face", "lpips", "inverter")
+    invert_photos([job.fields["photo"]], outdir=folder, **_passed(job, device, progress, *settings))
 
 
 def _discover_video(job: Job, folder: Path, device: str, progress: Progress | None) -> None:
     from micromotion.pipelines.discover import discover_video
 
-    f = job.fields
+    settings = ("config", "align", "lpips", "inverter", "decomposition")
     discover_video(
-        f["video"],
+        job.fields["video"],
         output=folder / f"{job.name}.safetensors",
-        generator=job.generator,
-        config=f["config"],
-        align=f.get("align", True),
-        lpips=f.get("lpips"),
-        inverter=f["inverter"],
-        decomposition=f["decomposition"],
-        device=device,
-        progress=progress,
+        **_passed(job, device, progress, *settings),
     )
 
 
 def _discover_text(job: Job, folder: Path, device: str, progress: Progress | None) -> None:
-    from micromotion.core.defaults import DEFAULT_CLIP
     from micromotion.pipelines.discover import discover_text
 
-    f = job.fields
+    settings = ("config", "clip", "latent", "index", "id_weights", "decomposition")
     discover_text(
-        output=folder / f"{job.name}.safetensors",
-        generator=job.generator,
-        config=f["config"],
-        clip=f.get("clip", DEFAULT_CLIP),
-        latent=f.get("latent"),
-        index=f.get("index"),
-        id_weights=f.get("id_weights"),
-        decomposition=f["decomposition"],
-        device=device,
-        progress=progress,
+        output=folder / f"{job.name}.safetensors", **_passed(job, device, progress, *settings)
     )
 
 
