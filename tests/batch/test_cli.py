@@ -72,6 +72,12 @@ def test_bad_manifests_and_options_are_one_line(folder):
         "--address needs --engine ray",
     )
     (folder / "file").write_text("x")
+    # The report would replace the manifest: refused, the manifest untouched.
+    (folder / "out").mkdir()
+    inside = folder / "out" / "batch.jsonl"
+    inside.write_text(manifest.read_text())
+    assert_user_error(run(inside, "-o", folder / "out"), "batch.jsonl", "input")
+    assert inside.read_text() == manifest.read_text()
     not_a_folder = run(manifest, "-o", folder / "file")
     assert not_a_folder.exit_code == 2 and "is a file" in not_a_folder.stderr
     usage = run(manifest, "-o", folder / "out", "--engine", "spark")

@@ -28,8 +28,8 @@ from micromotion.batch._shared import (
     ticker,
 )
 from micromotion.batch.manifest import Job, Manifest, parse_manifest
-from micromotion.batch.rows import ReportWriter, RowResult, run_row
-from micromotion.core.outputs import lock_dir
+from micromotion.batch.rows import REPORT, ReportWriter, RowResult, run_row
+from micromotion.core.outputs import check_writes, lock_dir
 from micromotion.core.progress import Progress
 from micromotion.core.threads import torch_threads
 from micromotion.errors import MicromotionError, ParameterError
@@ -127,14 +127,13 @@ def run_batch(
 
 
 def _check_outdir(out: Path, manifest: Manifest) -> Path:
+    """Refuse, before anything is written, an output folder that would touch an input."""
     if out.exists() and not out.is_dir():
         raise MicromotionError(f"{out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise MicromotionError(f"{out}: cannot create the output folder: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise MicromotionError(f"{out}: the output folder is not writable")
+    inputs = [manifest.path, *(path for job in manifest.jobs for path in job.inputs)]
+    # The report must not replace the manifest (`batch out/batch.jsonl -o out`) or an input,
+    # and its folder must be writable.
+    check_writes({"report": out / REPORT}, reads=inputs)
     resolved = out.resolve()
     for job in manifest.jobs:  # a row's folder must not hold one of the batch's inputs
         folder = resolved / job.name
@@ -144,6 +143,10 @@ def _check_outdir(out: Path, manifest: Manifest) -> Path:
                     f"{path}: lies in row {job.number}'s output folder {folder}, which the "
                     "batch empties before it runs the row"
                 )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MicromotionError(f"{out}: cannot create the output folder: {exc.strerror}") from None
     return out
 
 
