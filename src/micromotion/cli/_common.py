@@ -32,6 +32,15 @@ def decomposition_options(func: Any) -> Any:
         click.option(
             "--layers", default=None, metavar="LIST", help="Layers the edit moves, e.g. 0-7."
         ),
+        click.option(
+            "--end-anchor",
+            type=int,
+            default=-1,
+            show_default=True,
+            metavar="INDEX",
+            help="Anchor the motion ends at (-1: the last; -2: the second-to-last, the paper "
+            "code's slip, which ended its text direction at the '90%' anchor).",
+        ),
         click.option("--name", default=None, help="Name to record (default: the output's stem)."),
         ours_or_papers(
             "--rpca",
@@ -45,12 +54,73 @@ def decomposition_options(func: Any) -> Any:
     return func
 
 
+def preset_option(func: Any) -> Any:
+    """``--preset paper``: every setting of the paper's code at once; explicit options win."""
+    return click.option(
+        "--preset",
+        type=click.Choice(["paper"]),
+        default=None,
+        help="Every setting as the paper's code had it: its RPCA, rank 4, endpoints (for text "
+        "and latents ending at the second-to-last anchor, its code's '90%' slip); for text also "
+        "raw CLIP input, degrees, steps, lr, lambdas, truncation, seed. Options given as well "
+        "override it; the file records which.",
+    )(func)
+
+
+def apply_preset(
+    job: dict[str, Any], source: str, *, sources: dict[str, str] | None = None
+) -> dict[str, Any] | None:
+    """Fill ``job`` with the values of ``job["preset"]`` for options the user did not give.
+
+    Options typed on the command line (or set through the environment) win over the preset;
+    each one that changes a preset value is named on stderr and recorded as an override.
+
+    Args:
+        job: The command's options by library parameter name; ``preset`` is removed from it,
+            and every setting of the preset is set in it.
+        source: ``text``, ``video`` or ``latents``.
+        sources: Library parameter → the click parameter that gave it, where they differ
+            (``robust`` ← ``no_robust``).
+
+    Returns:
+        The preset's record for the pipeline, or ``None`` without ``--preset``.
+    """
+    name = job.pop("preset")
+    if name is None:
+        return None
+    from click.core import ParameterSource
+
+    from micromotion.pipelines.discover import parse_rank
+    from micromotion.pipelines.presets import resolve_preset
+
+    ctx = click.get_current_context()
+    job["rank"] = parse_rank(job["rank"])  # "4" on the command line, 4 in the preset
+    typed = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    renamed = sources or {}
+    given = {
+        key: value
+        for key, value in job.items()
+        if ctx.get_parameter_source(renamed.get(key, key)) in typed
+    }
+    resolved = resolve_preset(name, source, given)  # type: ignore[arg-type]
+    job.update(resolved.values)
+    flags = option_names(ctx.command)  # type: ignore[arg-type]
+    for key, change in resolved.record["overrides"].items():
+        flag = flags.get(renamed.get(key, key), key)
+        given_text, preset_text = (
+            ",".join(map(str, v)) if isinstance(v, list) else v
+            for v in (change["given"], change["preset"])
+        )
+        click.echo(f"note: {flag} {given_text} overrides --preset {name} ({preset_text})", err=True)
+    return resolved.record
+
+
 def make_decomposition(options: dict[str, Any], **values: Any) -> Any:
     """The :class:`~micromotion.pipelines.discover.Decomposition` of the shared options.
 
     Args:
-        options: The command's options; ``rank``, ``method``, ``layers``, ``name`` and
-            ``rpca`` are removed from it.
+        options: The command's options; ``rank``, ``method``, ``layers``, ``name``,
+            ``end_anchor`` and ``rpca`` are removed from it.
         **values: Further fields (``robust``, ``center``).
     """
     from micromotion.pipelines.discover import Decomposition, parse_rank

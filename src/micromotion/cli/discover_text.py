@@ -13,10 +13,12 @@ from typing import Any
 import click
 
 from micromotion.cli._common import (
+    apply_preset,
     decomposition_options,
     device_option,
     generator_option,
     make_decomposition,
+    preset_option,
     settings_from,
     truncation_option,
 )
@@ -79,6 +81,7 @@ from micromotion.core.seeds import MAX_SEED
     help="Normalise images as CLIP expects, or feed raw [-1, 1] pixels as the paper's code.",
 )
 @decomposition_options
+@preset_option
 @click.option(
     "--batch-size",
     type=click.IntRange(1),
@@ -104,11 +107,15 @@ def discover_text(seed: int | None, degrees: str, **job: Any) -> None:
 
     if job["latent"] is not None and seed is not None:
         raise MicromotionError("give --seed N or --latent W.npy, not both")
-    seed = 1 if seed is None else seed
-    config = settings_from(TextAnchorConfig, job, degrees=parse_degrees(degrees), seed=seed)
+    job.update(degrees=parse_degrees(degrees), seed=seed)
+    preset = apply_preset(job, "text")  # fills what was not typed, seed 1 included
+    job["seed"] = 1 if job["seed"] is None else job["seed"]
+    config = settings_from(TextAnchorConfig, job)
     decomposition = make_decomposition(job)
     # The other options are the pipeline's parameters, by name.
-    found = run_job(run, unit="step", config=config, decomposition=decomposition, **job)
+    found = run_job(
+        run, unit="step", config=config, decomposition=decomposition, preset=preset, **job
+    )
     for note in found.notes:
         click.echo(f"note: {note}", err=True)
     mm, files = found.micromotion, found.files

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from micromotion.cli._common import (
+    apply_preset,
     decomposition_options,
     device_option,
     encoder_options,
@@ -15,6 +16,7 @@ from micromotion.cli._common import (
     inversion_options,
     make_decomposition,
     no_align_option,
+    preset_option,
     settings_from,
 )
 from micromotion.cli._progress import run_job
@@ -45,6 +47,7 @@ from micromotion.core.seeds import MAX_SEED
 )
 @encoder_options
 @decomposition_options
+@preset_option
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @device_option
 def discover_video(
@@ -70,6 +73,7 @@ def discover_video(
         raise MicromotionError("give --frames N or --every K, not both")
     from micromotion.pipelines.photo import InverterSettings
 
+    preset = apply_preset(job, "video")
     job["inverter"] = settings_from(InverterSettings, job)
     frames = None if every is not None else (frames or 16)
     config = settings_from(VideoAnchorConfig, job, frames=frames, every=every)
@@ -82,6 +86,7 @@ def discover_video(
         config=config,
         align=not no_align,
         decomposition=decomposition,
+        preset=preset,
         **job,
     )
     for note in found.notes:

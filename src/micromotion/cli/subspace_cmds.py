@@ -8,7 +8,12 @@ from typing import Any
 
 import click
 
-from micromotion.cli._common import decomposition_options, make_decomposition
+from micromotion.cli._common import (
+    apply_preset,
+    decomposition_options,
+    make_decomposition,
+    preset_option,
+)
 
 
 @click.group()
@@ -25,6 +30,7 @@ def discover() -> None:
 @click.argument("anchors_path", metavar="ANCHORS.npy", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @decomposition_options
+@preset_option
 @click.option("--no-robust", is_flag=True, help="Plain truncated PCA instead of robust PCA.")
 @click.option("--center", is_flag=True, help="Subtract the per-layer mean first.")
 @click.option("--generator-fingerprint", default=None, help="sha256 of the anchors' generator.")
@@ -35,15 +41,23 @@ def discover_latents(
     generator_fingerprint: str | None,
     **options: Any,
 ) -> None:
-    """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order)."""
+    """Decode a micromotion from ANCHORS.npy ([n, num_ws, w_dim], in motion order).
+
+    With --preset paper the paper code's decomposition: its RPCA settings, rank 4, and the
+    direction from the first to the second-to-last reconstructed anchor (its slip; anchors
+    saved by `discover text` are in the code's order, start code first).
+    """
     from micromotion.pipelines.discover import discover_latents as run
 
-    decomposition = make_decomposition(options, robust=not no_robust)
+    options["robust"] = not no_robust
+    preset = apply_preset(options, "latents", sources={"robust": "no_robust"})
+    decomposition = make_decomposition(options)
     found = run(
         anchors_path,
         output=output,
         decomposition=decomposition,
         generator_fingerprint=generator_fingerprint,
+        preset=preset,
     )
     mm = found.micromotion
     click.echo(f"wrote {output} (|d| = {mm.norm:.4g}, rank {mm.metadata['rank']})")

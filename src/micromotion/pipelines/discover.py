@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +41,7 @@ from micromotion.pipelines.outputs import (
     write_discovery,
 )
 from micromotion.pipelines.photo import InverterSettings, open_inverter
+from micromotion.pipelines.presets import check_preset
 from micromotion.subspace.direction import Method
 from micromotion.subspace.layers import layer_mask
 from micromotion.subspace.micromotion import Micromotion
@@ -66,6 +67,9 @@ class Decomposition:
         rpca: ``"converged"`` (default: Lin et al.'s μ schedule, run to a 1e-7 relative
             residual) or ``"paper"``: the authors' code's fixed μ = m·n / (4·ΣD²) and stopping
             rule, which stops after a few iterations (see :func:`micromotion.subspace.robust_pca`).
+        end_anchor: The anchor the motion ends at: ``-1`` (default) the last; ``-2`` the
+            second-to-last, as the paper's code did by an indexing slip (its text direction
+            ends at the "90%" anchor). Every anchor still enters the decomposition.
     """
 
     rank: int | Literal["auto"] = 4
@@ -75,14 +79,25 @@ class Decomposition:
     robust: bool = True
     center: bool = False
     rpca: Literal["converged", "paper"] = "converged"
+    end_anchor: int = -1
 
     def __post_init__(self) -> None:
+        if isinstance(self.end_anchor, bool) or not isinstance(self.end_anchor, int):
+            raise ParameterError("end_anchor", f"{self.end_anchor!r}: expected an integer")
+        if self.end_anchor == 0:
+            raise ParameterError(
+                "end_anchor", "0 is the first anchor, where the motion starts; use -1 (the last)"
+            )
         if self.rpca not in ("converged", "paper"):
             raise ParameterError("rpca", f"{self.rpca!r}: choose converged or paper")
         if self.rank != "auto" and (
             isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1
         ):
             raise ParameterError("rank", f"{self.rank!r}: expected an integer ≥ 1 or auto")
+
+    def settings(self) -> dict[str, Any]:
+        """The fields by name, as :func:`~micromotion.pipelines.presets.check_preset` reads them."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def check_layers(self, num_ws: int) -> None:
         """A bad ``layers`` fails before any long work."""
@@ -120,6 +135,7 @@ class Decomposition:
             generator_fingerprint=generator_fingerprint,
             metadata={**metadata, "rpca_settings": self.rpca},
             rpca_kwargs={"mu": "paper", "tol": "paper"} if self.rpca == "paper" else None,
+            end_anchor=self.end_anchor,
         )
         if not bool(mm.masked_direction.any()):
             raise MicromotionError(
@@ -168,6 +184,7 @@ def discover_text(
     decomposition: Decomposition | None = None,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
+    preset: Mapping[str, Any] | None = None,
 ) -> Discovery:
     """Optimise one face toward ``config.template`` at each degree (CLIP), then decode it.
 
@@ -182,6 +199,9 @@ def discover_text(
         decomposition: How the anchors become a micromotion.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         progress: Progress reporting (``text anchors``, per step).
+        preset: The record of a preset the settings come from
+            (:func:`micromotion.pipelines.presets.resolve_preset`); checked against
+            ``config``, ``clip`` and ``decomposition`` and stored in the file and record.
 
     Returns:
         The micromotion, its files and record.
@@ -193,6 +213,9 @@ def discover_text(
     config = config or TextAnchorConfig()
     decomposition = decomposition or Decomposition()
     prompts = format_prompts(config.template, config.degrees)
+    if preset is not None:
+        check_preset(preset, "text", {**config.to_dict(), **decomposition.settings(), "clip": clip})
+        preset = _preset_record(preset, id_off=id_weights is None or config.id_lambda == 0)
     if id_weights is not None:
         require_file(id_weights, what="an IR-SE50 weights file")
     if index is not None and latent is None:
@@ -248,6 +271,7 @@ def discover_text(
         "seed": None if latent is not None else config.seed,
         "truncation_psi": None if latent is not None else config.truncation_psi,
         "identity_loss": id_model is not None,
+        **_preset_metadata(preset),
     }
     try:
         mm = decomposition.decode(
@@ -272,7 +296,10 @@ def discover_text(
         settings=settings,
         rank=decomposition.rank,
         method=mm.metadata["method"],
+        end_anchor=decomposition.end_anchor,
+        rpca_settings=decomposition.rpca,
         layers=mm.metadata["layers"],
+        preset=preset,
         clip=clip,
         clip_weights_sha256=clip_model.weights_sha256,
         generator=spec,
@@ -301,6 +328,7 @@ def discover_video(
     decomposition: Decomposition | None = None,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
+    preset: Mapping[str, Any] | None = None,
 ) -> Discovery:
     """Decode a micromotion from a video of one face performing it.
 
@@ -319,6 +347,7 @@ def discover_video(
         decomposition: How the anchors become a micromotion.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         progress: Progress reporting (``decode``, ``align``, ``invert``, per frame).
+        preset: The record of a preset the settings come from (see :func:`discover_text`).
 
     Returns:
         The micromotion, its files and record; ``notes`` lists skipped frames.
@@ -334,6 +363,14 @@ def discover_video(
     if align:
         check_backend()
     inverter = inverter or InverterSettings()
+    if preset is not None:
+        actual = {
+            **decomposition.settings(),
+            "iterations": inverter.iterations,
+            "refine": inverter.refine,
+        }
+        check_preset(preset, "video", actual)
+        preset = _preset_record(preset)
     if inverter.alignment == "paper":
         raise ParameterError.worded(
             "{alignment} paper is not available for videos yet (frames are aligned with "
@@ -367,6 +404,7 @@ def discover_video(
         "video_sha256": sha256_file(video),
         "frame_indices": result.frame_indices,
         "fps": info.fps,
+        **_preset_metadata(preset),
     }
     mm = decomposition.decode(
         result.anchors, out, source="video", generator_fingerprint=fingerprint, metadata=meta
@@ -392,7 +430,10 @@ def discover_video(
         },
         rank=decomposition.rank,
         method=mm.metadata["method"],
+        end_anchor=decomposition.end_anchor,
+        rpca_settings=decomposition.rpca,
         layers=mm.metadata["layers"],
+        preset=preset,
         generator=spec,
         generator_fingerprint=fingerprint,
     )
@@ -410,14 +451,25 @@ def discover_latents(
     output: str | os.PathLike[str],
     decomposition: Decomposition | None = None,
     generator_fingerprint: str | None = None,
+    preset: Mapping[str, Any] | None = None,
 ) -> Discovery:
     """Decode a micromotion from saved anchors ``[n, num_ws, w_dim]`` (a ``.npy``, motion order).
 
     Writes the micromotion file alone (the anchors are already on disk).
+
+    Args:
+        anchors: The ``.npy`` file.
+        output: ``NAME.safetensors``.
+        decomposition: How the anchors become a micromotion.
+        generator_fingerprint: sha256 of the generator the anchors belong to, to record.
+        preset: The record of a preset the settings come from (see :func:`discover_text`).
     """
     out = check_output(Path(output))
     outputs = OutputSet({"micromotion": out}, reads=[anchors])
     decomposition = decomposition or Decomposition()
+    if preset is not None:
+        check_preset(preset, "latents", decomposition.settings())
+        preset = _preset_record(preset)
     path = Path(anchors)
     array = load_float_npy(path, what="anchors")
     if array.ndim == 3:
@@ -429,7 +481,7 @@ def discover_latents(
             out,
             source="latents",
             generator_fingerprint=generator_fingerprint,
-            metadata={"anchors_file": str(path)},
+            metadata={"anchors_file": str(path), **_preset_metadata(preset)},
         )
     except MicromotionError as exc:
         raise MicromotionError(f"{path}: {exc}") from None
@@ -438,8 +490,34 @@ def discover_latents(
     return Discovery(mm, {"micromotion": out}, dict(mm.metadata), codes)
 
 
-def parse_rank(text: str) -> int | Literal["auto"]:
-    """Parse a rank given as text: a positive integer or ``auto``."""
+def _preset_record(preset: Mapping[str, Any], *, id_off: bool = False) -> dict[str, Any]:
+    """The preset's record, with what this run could not do as the recipe asks."""
+    record = dict(preset)
+    if id_off and preset.get("name") == "paper":
+        record["notes"] = [
+            *record.get("notes", []),
+            "the identity loss is off (no id_weights): the paper's code used ArcFace IR-SE50",
+        ]
+    return record
+
+
+def _preset_metadata(preset: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The preset facts a micromotion file keeps in its metadata (none without a preset)."""
+    if preset is None:
+        return {}
+    return {
+        "preset": preset["name"],
+        "preset_overrides": dict(preset.get("overrides") or {}),
+        "preset_notes": list(preset.get("notes") or []),
+    }
+
+
+def parse_rank(text: str | int) -> int | Literal["auto"]:
+    """Parse a rank given as text (or already an integer): a positive integer or ``auto``."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 1:
+            raise ParameterError("rank", f"{text!r}: must be at least 1")
+        return text
     if text == "auto":
         return "auto"
     try:

@@ -2,7 +2,10 @@
 
 The text pipeline of the paper's code decomposed 12 anchors (the unedited code, then the
 prompts "no", "10%", …, "100%") but kept only the first 11 reconstructions, so its direction
-was ``L̂["90%"] − L̂[unedited]``. :func:`direction_from` uses the true last anchor.
+was ``L̂["90%"] − L̂[unedited]`` (``StyleCLIP/optimization/pca.py``: ``text_latents`` holds one
+reconstruction per degree word, anchors 0-10 of 12; ``mixin.py``: ``latents_text_pca[-1] −
+latents_text_pca[0]``). :func:`direction_from` uses the true last anchor by default;
+``end_anchor=-2`` reproduces the slip.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def direction_from(
     *,
     method: Method = DEFAULT_METHOD,
     times: torch.Tensor | Sequence[float] | None = None,
+    end_anchor: int = -1,
 ) -> torch.Tensor:
     """The editing direction of reconstructed anchors.
 
@@ -53,12 +57,18 @@ def direction_from(
         times: ``[n]`` time of each anchor for the slope methods. Default evenly spaced,
             ``linspace(0, 1, n)``, as for the paper's 0%…100% text anchors and for video
             frames at a constant rate. Checked but unused by ``"endpoints"``.
+        end_anchor: The anchor the motion ends at (Python indexing, so ``-1`` is the last;
+            default). Anchors after it are left out before any method runs: ``"endpoints"``
+            becomes ``L̂[end_anchor] − L̂[0]`` and the slopes are fitted to anchors
+            ``0 … end_anchor`` (their ``times`` likewise). ``-2`` reproduces the paper code's
+            slip, which read its text direction off the "90%" anchor instead of "100%".
 
     Returns:
         ``[num_ws, w_dim]`` (``denoised``'s trailing shape) direction in its dtype.
 
     Raises:
-        MicromotionError: On fewer than 2 anchors, bad ``times``, or an unknown method.
+        MicromotionError: On fewer than 2 anchors, bad ``times``, an ``end_anchor`` that is
+            not after the first anchor, or an unknown method.
     """
     if not isinstance(denoised, torch.Tensor) or denoised.ndim < 2:
         raise MicromotionError("direction_from needs [n, num_ws, w_dim] anchors")
@@ -72,9 +82,13 @@ def direction_from(
     if not torch.isfinite(denoised).all():
         raise MicromotionError("anchors contain NaN or inf")
     t = _times(times, n, denoised.device)  # [n] float64
+    end = _end_index(end_anchor, n)
+    if end != n - 1:  # the motion ends earlier: the anchors after it take no part
+        denoised, t, n = denoised[: end + 1], t[: end + 1], end + 1
+        if t[-1] == t[0]:
+            raise MicromotionError("the first and end_anchor anchors must have different times")
     if method == "endpoints":
-        # The paper's d = L̂[last] − L̂[first]. Its code, by an indexing slip, subtracted
-        # from the reconstruction of the "90%" anchor; we use the true last anchor.
+        # The paper's d = L̂[last] − L̂[first] (its code's slip: end_anchor=-2).
         return denoised[-1] - denoised[0]
     x = denoised.detach().to(torch.float64).reshape(n, -1)  # [n, p]
     w = torch.ones(n, dtype=torch.float64, device=x.device)  # [n] anchor weights
@@ -133,6 +147,19 @@ def _robust_slope(x: torch.Tensor, t: torch.Tensor, slope: torch.Tensor) -> torc
             break
         w_old = w
     return slope
+
+
+def _end_index(end_anchor: int, n: int) -> int:
+    """``end_anchor`` (Python indexing) as an index in ``1 … n−1``: it must follow anchor 0."""
+    if isinstance(end_anchor, bool) or not isinstance(end_anchor, int):
+        raise MicromotionError(f"end_anchor must be an integer, got {end_anchor!r}")
+    end = end_anchor + n if end_anchor < 0 else end_anchor
+    if not 0 < end < n:
+        raise MicromotionError(
+            f"end_anchor {end_anchor}: with {n} anchors it must pick one of anchors 1-{n - 1} "
+            f"(or -1 … -{n - 1} from the end)"
+        )
+    return end
 
 
 def _times(

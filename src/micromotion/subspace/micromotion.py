@@ -109,6 +109,7 @@ class Micromotion:
         generator_fingerprint: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         rpca_kwargs: Mapping[str, Any] | None = None,
+        end_anchor: int = -1,
     ) -> Micromotion:
         """Decode a micromotion from anchor codes of one face performing a motion.
 
@@ -130,6 +131,9 @@ class Micromotion:
             generator_fingerprint: sha256 of the generator the anchors belong to.
             metadata: Further JSON-serialisable facts to record (template, video, ...).
             rpca_kwargs: Options for :func:`micromotion.subspace.robust_pca`.
+            end_anchor: The anchor the motion ends at (default ``-1``, the last; ``-2`` is the
+                paper code's "90%" slip), see :func:`micromotion.subspace.direction_from`.
+                Every anchor still enters the decomposition.
 
         Returns:
             The decoded micromotion.
@@ -139,7 +143,9 @@ class Micromotion:
             anchors, rank=rank, robust=robust, center=center, rpca_kwargs=dict(rpca_kwargs or {})
         )
         used_method = method or DEFAULT_METHOD
-        direction = direction_from(decomp.denoised, method=used_method, times=times)
+        direction = direction_from(
+            decomp.denoised, method=used_method, times=times, end_anchor=end_anchor
+        )
         num_ws = anchors.shape[1]
         mask = (
             layer_mask(layers, num_ws)
@@ -155,6 +161,7 @@ class Micromotion:
             "robust": robust,
             "center": center,
             "method": used_method,
+            "end_anchor": end_anchor,
             "layers": layers_text(mask),
             "generator_fingerprint": generator_fingerprint,
             "rpca": _jsonable(getattr(decomp, "rpca", None)),
