@@ -89,10 +89,12 @@ def _register() -> None:
     from micromotion.cli import (
         align,
         apply,
+        baseline,
         batch,
         convert,
         discover_text,
         discover_video,
+        evaluate,
         generate,
         invert,
         subspace_cmds,
@@ -111,6 +113,8 @@ def _register() -> None:
     main.add_command(align.align)
     main.add_command(batch.batch)
     main.add_command(web.web)
+    main.add_command(baseline.baseline)
+    main.add_command(evaluate.evaluate_cmd)
     subspace_cmds.discover.add_command(discover_text.discover_text)
     subspace_cmds.discover.add_command(discover_video.discover_video)
 

@@ -565,6 +565,24 @@ class SynthesisNetwork(nn.Module):
                     shapes[f"b{res}.{conv}"] = (res, res)
         return shapes
 
+    def style_affines(self) -> list[tuple[int, str, FullyConnected]]:
+        """Every style affine with the W+ entry it reads: ``(entry, "b8.conv0", module)``.
+
+        In synthesis order. Each block's convolutions read consecutive entries and its ToRGB
+        reads the entry after them, which the next block's first convolution shares (so the
+        last entry feeds only the last ToRGB). SeFa factorises these weights.
+        """
+        out: list[tuple[int, str, FullyConnected]] = []
+        w_idx = 0
+        for res in self.resolutions:
+            block: SynthesisBlock = getattr(self, f"b{res}")
+            convs = ("conv1",) if block.is_first else ("conv0", "conv1")
+            for i, conv in enumerate(convs):
+                out.append((w_idx + i, f"b{res}.{conv}", getattr(block, conv).affine))
+            out.append((w_idx + block.num_conv, f"b{res}.torgb", block.torgb.affine))
+            w_idx += block.num_conv  # as in forward(): the ToRGB's entry is shared
+        return out
+
     def forward(
         self,
         ws: torch.Tensor,

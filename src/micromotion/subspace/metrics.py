@@ -1,0 +1,81 @@
+"""How well a low-rank subspace explains its anchors: energy at rank k, RPCA's sparse part."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from micromotion.errors import MicromotionError
+from micromotion.subspace.decompose import decompose
+from micromotion.subspace.micromotion import Micromotion
+
+
+def explained_energy(singular_values: torch.Tensor, rank: int) -> torch.Tensor:
+    """Share of each layer's energy ``Σσ²`` in its ``rank`` leading singular values: ``[num_ws]``.
+
+    Args:
+        singular_values: ``[num_ws, s]`` per-layer spectra, descending.
+        rank: ``k ≥ 1``.
+    """
+    if singular_values.ndim != 2:
+        raise MicromotionError(
+            f"singular values must be [num_ws, s], got {list(singular_values.shape)}"
+        )
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise MicromotionError(f"rank must be a positive integer, got {rank!r}")
+    s2 = singular_values.double().square()  # [num_ws, s]
+    total = s2.sum(dim=1)
+    kept = s2[:, :rank].sum(dim=1)
+    return torch.where(total > 0, kept / total.clamp_min(1e-300), torch.ones_like(total))
+
+
+def sparse_fraction(sparse: torch.Tensor) -> torch.Tensor:
+    """Share of non-zero entries of RPCA's sparse part ``S [n, num_ws, w_dim]``, per layer."""
+    if sparse.ndim != 3:
+        raise MicromotionError(f"the sparse part must be [n, num_ws, w_dim], got {sparse.shape}")
+    return (sparse != 0).double().mean(dim=(0, 2))  # [num_ws]
+
+
+def subspace_report(mm: Micromotion) -> dict[str, Any] | None:
+    """Subspace metrics of a micromotion decoded from anchors; ``None`` without anchors.
+
+    The decomposition is run again on the stored anchors with the recorded settings (rank,
+    robust, centring, RPCA settings) to recover the sparse part, which files do not keep.
+
+    Returns:
+        ``rank``; per layer ``explained_energy`` (of the low-rank part at that rank),
+        ``sparse_fraction`` (non-zero entries of ``S``) and ``sparse_energy``
+        (``‖S‖² / ‖anchors‖²``); and ``rpca_iterations`` per layer.
+    """
+    if mm.anchors is None:
+        return None
+    meta = mm.metadata
+    rank = int(meta.get("rank", 4))
+    robust = bool(meta.get("robust", True))
+    paper = meta.get("rpca_settings") == "paper"
+    decomp = decompose(
+        mm.anchors,
+        rank=rank,
+        robust=robust,
+        center=bool(meta.get("center", False)),
+        rpca_kwargs={"mu": "paper", "tol": "paper"} if paper else None,
+    )
+    energy = mm.anchors.double().square().sum(dim=(0, 2))  # [num_ws]
+    sparse_energy = decomp.sparse.double().square().sum(dim=(0, 2)) / energy.clamp_min(1e-300)
+    return {
+        "rank": decomp.rank,
+        "robust": robust,
+        "rpca_settings": "paper" if paper else "converged",
+        "explained_energy": _rounded(explained_energy(decomp.singular_values, decomp.rank)),
+        "sparse_fraction": _rounded(sparse_fraction(decomp.sparse)),
+        "sparse_energy": _rounded(sparse_energy),
+        "rpca_iterations": None if decomp.rpca is None else decomp.rpca.iterations.tolist(),
+    }
+
+
+def _rounded(values: torch.Tensor) -> list[float]:
+    return [round(float(v), 8) for v in values]
+
+
+__all__ = ["explained_energy", "sparse_fraction", "subspace_report"]
