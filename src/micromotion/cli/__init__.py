@@ -102,21 +102,15 @@ def _register() -> None:
         zoo,
     )
 
-    main.add_command(generate.generate)
-    main.add_command(apply.apply)
-    main.add_command(invert.invert_cmd)
-    main.add_command(subspace_cmds.discover)
-    main.add_command(subspace_cmds.info)
-    main.add_command(subspace_cmds.import_official_cmd)
-    main.add_command(convert.convert)
-    main.add_command(zoo.zoo)
-    main.add_command(align.align)
-    main.add_command(batch.batch)
-    main.add_command(web.web)
-    main.add_command(baseline.baseline)
-    main.add_command(evaluate.evaluate_cmd)
-    subspace_cmds.discover.add_command(discover_text.discover_text)
-    subspace_cmds.discover.add_command(discover_video.discover_video)
+    commands = (
+        generate.generate, apply.apply, invert.invert_cmd, subspace_cmds.discover,
+        subspace_cmds.info, subspace_cmds.import_official_cmd, convert.convert, zoo.zoo,
+        align.align, batch.batch, web.web, baseline.baseline, evaluate.evaluate_cmd,
+    )  # fmt: skip
+    for command in commands:
+        main.add_command(command)
+    for sub in (discover_text.discover_text, discover_video.discover_video):
+        subspace_cmds.discover.add_command(sub)
 
 
 _register()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -271,3 +272,34 @@ def encoder_options(func: Any) -> Any:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def start_code_options(func: Any) -> Any:
+    """``--latent W.npy`` and ``--index I``: start from a saved W+ code instead of a seed."""
+    func = click.option(
+        "--index", type=int, default=None, help="Row of --latent when it holds several."
+    )(func)
+    return click.option(
+        "--latent",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Start from this W+ code (.npy) instead of --seed.",
+    )(func)
+
+
+def clip_option(help: str, default: str) -> Any:
+    """The ``--clip MODEL:WEIGHTS`` option (see ``discover text --help``)."""
+    return click.option(
+        "--clip", default=default, show_default=True, metavar="MODEL:WEIGHTS", help=help
+    )
+
+
+def id_weights_option(help: str) -> Any:
+    """The ``--id-weights IR_SE50.pth`` option: ArcFace weights, off without."""
+    return click.option(
+        "--id-weights",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="IR_SE50.pth",
+        help=help,
+    )

@@ -14,12 +14,15 @@ import click
 
 from micromotion.cli._common import (
     apply_preset,
+    clip_option,
     decomposition_options,
     device_option,
     generator_option,
+    id_weights_option,
     make_decomposition,
     preset_option,
     settings_from,
+    start_code_options,
     truncation_option,
 )
 from micromotion.cli._progress import run_job
@@ -35,12 +38,8 @@ from micromotion.core.seeds import MAX_SEED
     help="Prompt with a {degree} slot, e.g. 'a person with {degree} smile'.",
 )
 @generator_option
-@click.option(
-    "--clip",
-    default=DEFAULT_CLIP,
-    show_default=True,
-    metavar="MODEL:WEIGHTS",
-    help="open_clip model:tag, MODEL:/path/weights, or CONFIG.json:/path/weights.",
+@clip_option(
+    "open_clip model:tag, MODEL:/path/weights, or CONFIG.json:/path/weights.", DEFAULT_CLIP
 )
 @click.option(
     "--seed",
@@ -48,13 +47,7 @@ from micromotion.core.seeds import MAX_SEED
     default=None,
     help="Start face  [default: 1, the paper's]",
 )
-@click.option(
-    "--latent",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Start from this W+ code (.npy) instead of --seed.",
-)
-@click.option("--index", type=int, default=None, help="Row of --latent when it holds several.")
+@start_code_options
 @truncation_option
 @click.option(
     "--degrees",
@@ -67,12 +60,8 @@ from micromotion.core.seeds import MAX_SEED
 @click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=0.1, show_default=True)
 @click.option("--l2-lambda", type=click.FloatRange(0, 1e6), default=0.008, show_default=True)
 @click.option("--id-lambda", type=click.FloatRange(0, 1e6), default=0.005, show_default=True)
-@click.option(
-    "--id-weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    metavar="IR_SE50.pth",
-    help="ArcFace IR-SE50 weights (model_ir_se50.pth) for the identity loss; off without.",
+@id_weights_option(
+    "ArcFace IR-SE50 weights (model_ir_se50.pth) for the identity loss; off without."
 )
 @click.option(
     "--clip-normalize/--paper-clip-input",

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from micromotion.cli._common import device_option, generator_option, truncation_option
+from micromotion.cli._common import (
+    device_option,
+    generator_option,
+    id_weights_option,
+    start_code_options,
+    truncation_option,
+)
 from micromotion.cli._progress import run_job
 from micromotion.core.seeds import MAX_SEED
 
@@ -16,23 +22,11 @@ from micromotion.core.seeds import MAX_SEED
 @click.argument("micromotion", metavar="MICROMOTION")
 @generator_option
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
-@click.option(
-    "--latent",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Start from this W+ code (.npy) instead of --seed.",
-)
-@click.option("--index", type=int, default=None, help="Row of --latent when it holds several.")
+@start_code_options
 @truncation_option
 @click.option("--strength", type=float, default=5.0, show_default=True, help="At the last frame.")
 @click.option("--frames", type=click.IntRange(2), default=16, show_default=True)
-@click.option(
-    "--id-weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    metavar="IR_SE50.pth",
-    help="ArcFace IR-SE50 weights: score each frame's identity against frame 0.",
-)
+@id_weights_option("ArcFace IR-SE50 weights: score each frame's identity against frame 0.")
 @click.option("--lpips", is_flag=True, help="Also LPIPS-VGG between consecutive frames.")
 @click.option(
     "-o",

@@ -7,26 +7,20 @@ from typing import Any
 
 import click
 
-from micromotion.cli._common import DEFAULT_GENERATOR, device_option, generator_option
+from micromotion.cli._common import (
+    DEFAULT_GENERATOR,
+    clip_option,
+    device_option,
+    generator_option,
+    id_weights_option,
+)
 from micromotion.core.defaults import DEFAULT_CLIP
 
 
 @click.command()
 @generator_option(default=DEFAULT_GENERATOR)
-@click.option(
-    "--clip",
-    default=DEFAULT_CLIP,
-    show_default=True,
-    metavar="MODEL:WEIGHTS",
-    help="CLIP for the Discover tab's text anchors (as `discover text --clip`).",
-)
-@click.option(
-    "--id-weights",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="IR_SE50.pth",
-    help="ArcFace IR-SE50 weights for text discovery's identity loss; off without.",
-)
+@clip_option("CLIP for the Discover tab's text anchors (as `discover text --clip`).", DEFAULT_CLIP)
+@id_weights_option("ArcFace IR-SE50 weights for text discovery's identity loss; off without.")
 @click.option(
     "--host",
     default="127.0.0.1",
