@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from micromotion.batch.manifest import Job
+from micromotion.batch.manifest import Job, Manifest
 from micromotion.batch.rows import ReportWriter, RowResult, finished_files, is_finished
 from micromotion.core.progress import Progress
 from micromotion.errors import MicromotionError, ParameterError
@@ -108,3 +109,39 @@ def runnable_groups(
             fail_all(pending, exc, report, tick)
             continue
         yield pending, G
+
+
+@dataclass(frozen=True)
+class Run:
+    """One batch run as an engine sees it: the rows, where they go, and how to run them.
+
+    Attributes:
+        manifest: The parsed manifest.
+        out: The output folder.
+        report: Where each row's result is recorded (through ``tick``).
+        tick: Records a result and reports progress.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        workers: Alignment processes (local) or actors (Ray); ``None``: the engine decides.
+        threads: Torch threads per inverting process; ``None``: the engine decides.
+        address: A Ray cluster (Ray only).
+    """
+
+    manifest: Manifest
+    out: Path
+    report: ReportWriter
+    tick: Tick
+    device: str
+    workers: int | None
+    threads: int | None
+    address: str | None
+
+    def record(self, result: RowResult) -> None:
+        """Record one row's result."""
+        self.tick(self.report, result)
+
+    def groups(
+        self, fingerprint: Fingerprints, device: str
+    ) -> Iterator[tuple[list[Job], Generator]]:
+        """:func:`runnable_groups` of this run's rows."""
+        return runnable_groups(self.manifest.jobs, self.out, self.report, self.tick, fingerprint,
+                               device)  # fmt: skip

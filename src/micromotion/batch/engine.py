@@ -22,9 +22,8 @@ from typing import Any, Literal
 from micromotion.batch import _align
 from micromotion.batch._shared import (
     Fingerprints,
-    Tick,
+    Run,
     cpu_count,
-    runnable_groups,
     ticker,
 )
 from micromotion.batch.manifest import Job, Manifest, parse_manifest
@@ -120,8 +119,7 @@ def run_batch(
         tick = ticker(progress, parsed.total)
         for bad in parsed.bad:
             tick(report, RowResult(bad.number, bad.name, bad.kind, "failed", bad.error))
-        run(parsed, out, report, tick, device=device, workers=workers, threads=threads,
-            address=address)  # fmt: skip
+        run(Run(parsed, out, report, tick, device, workers, threads, address))
         results = report.close()
     return BatchResult(out, report.path, results)
 
@@ -150,29 +148,19 @@ def _check_outdir(out: Path, manifest: Manifest) -> Path:
     return out
 
 
-def _run_local(
-    manifest: Manifest,
-    out: Path,
-    report: ReportWriter,
-    tick: Tick,
-    *,
-    device: str,
-    workers: int | None,
-    threads: int | None,
-    address: str | None,
-) -> None:
+def _run_local(run: Run) -> None:
     cores = cpu_count()
     cache = NetworkCache()
-    fingerprint = Fingerprints(device)
-    with reuse_networks(cache), torch_threads(threads or cores), _aligner(workers or cores) as pool:
-        groups = runnable_groups(manifest.jobs, out, report, tick, fingerprint, device)
-        for pending, G in groups:
+    fingerprint = Fingerprints(run.device)
+    threads, workers = run.threads or cores, run.workers or cores
+    with reuse_networks(cache), torch_threads(threads), _aligner(workers) as pool:
+        for pending, G in run.groups(fingerprint, run.device):
             for start in range(0, len(pending), ALIGN_CHUNK):
                 chunk = pending[start : start + ALIGN_CHUNK]
                 _prealign(chunk, G.img_resolution, cache, pool)
                 for job in chunk:
-                    tick(report, run_row(job, out, device=device, fingerprint=fingerprint,
-                                         manifest=manifest.sha256))  # fmt: skip
+                    run.record(run_row(job, run.out, device=run.device, fingerprint=fingerprint,
+                                       manifest=run.manifest.sha256))  # fmt: skip
             cache.clear()  # the next group's networks replace this group's
 
 
@@ -228,9 +216,7 @@ def _prealign(chunk: list[Job], resolution: int, cache: NetworkCache, pool: _Poo
         cache.put("face-crop", job.photo, key, crops[job.number])
 
 
-def _run_ray(
-    manifest: Manifest, out: Path, report: ReportWriter, tick: Tick, **options: Any
-) -> None:
+def _run_ray(run: Run) -> None:
     from micromotion.batch.ray_engine import run_on_ray
 
-    run_on_ray(manifest, out, report, tick, **options)
+    run_on_ray(run)

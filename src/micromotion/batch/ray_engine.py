@@ -19,15 +19,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from micromotion.batch import _align
-from micromotion.batch._shared import (
-    Fingerprints,
-    Tick,
-    cpu_count,
-    fail_all,
-    runnable_groups,
-)
-from micromotion.batch.manifest import Job, Manifest, parse_manifest
-from micromotion.batch.rows import ReportWriter, RowResult, run_row
+from micromotion.batch._shared import Fingerprints, Run, cpu_count, fail_all
+from micromotion.batch.manifest import Job, parse_manifest
+from micromotion.batch.rows import RowResult, run_row
 from micromotion.errors import MicromotionError
 
 #: How often a task or actor is restarted after its worker dies before the batch gives up.
@@ -111,23 +105,13 @@ def _align_row(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def run_on_ray(
-    manifest: Manifest,
-    out: Path,
-    report: ReportWriter,
-    tick: Tick,
-    *,
-    device: str,
-    workers: int | None,
-    threads: int | None,
-    address: str | None,
-) -> None:
+def run_on_ray(run: Run) -> None:
     """Run the manifest's pending rows on Ray (a local instance, or the cluster at ``address``).
 
     Finished rows are skipped before Ray starts: a rerun with nothing to do starts nothing.
     """
     ray = require_ray()
-    pending = _pending(manifest, out, report, tick)
+    pending = _pending(run)
     if not pending:
         return
     started = not ray.is_initialized()
@@ -135,17 +119,17 @@ def run_on_ray(
         _quiet()
         try:
             ray.init(
-                address=address,
-                num_cpus=None if address else cpu_count(),
+                address=run.address,
+                num_cpus=None if run.address else cpu_count(),
                 include_dashboard=False,
                 log_to_driver=False,
                 logging_level=logging.ERROR,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = address or "a local instance"
+            where = run.address or "a local instance"
             raise MicromotionError(f"cannot start Ray at {where}: {exc}") from None
     try:
-        _run(ray, manifest, out, report, tick, pending, device, workers, threads)
+        _run(ray, run, pending)
     finally:
         if started:
             ray.shutdown()
@@ -161,7 +145,7 @@ def _quiet() -> None:
 Pending = list[tuple[Job, tuple[int, bool, int | None] | None]]
 
 
-def _pending(manifest: Manifest, out: Path, report: ReportWriter, tick: Tick) -> Pending:
+def _pending(run: Run) -> Pending:
     """The rows to run, each with the key of its face crop (``None`` without a photo).
 
     The driver learns each generator's resolution (the crops' size) here; the networks it
@@ -172,7 +156,7 @@ def _pending(manifest: Manifest, out: Path, report: ReportWriter, tick: Tick) ->
     pending: Pending = []
     fingerprint = Fingerprints("cpu")
     with reuse_networks(NetworkCache()):
-        for todo, G in runnable_groups(manifest.jobs, out, report, tick, fingerprint, "cpu"):
+        for todo, G in run.groups(fingerprint, "cpu"):
             for job in todo:
                 key = None
                 if job.photo is not None:
@@ -181,17 +165,14 @@ def _pending(manifest: Manifest, out: Path, report: ReportWriter, tick: Tick) ->
     return pending
 
 
-def _run(
-    ray: Any,
-    manifest: Manifest,
-    out: Path,
-    report: ReportWriter,
-    tick: Tick,
-    pending: Pending,
-    device: str,
-    workers: int | None,
-    threads: int | None,
-) -> None:
+def _run(ray: Any, run: Run, pending: Pending) -> None:
+    manifest, out, device, workers, threads = (
+        run.manifest,
+        run.out,
+        run.device,
+        run.workers,
+        run.threads,
+    )
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0)) if device != "cpu" else 0
     cores = max(1, int(resources.get("CPU", 1)))
@@ -245,9 +226,10 @@ def _run(
             number = int(row["number"])
             seen.add(number)
             job = by_number[number]
-            tick(report, RowResult(number, job.name, job.kind, row["status"],
+            run.record(RowResult(number, job.name, job.kind, row["status"],
                                    row["error"] or None, float(row["seconds"]),
                                    tuple(row["files"])))  # fmt: skip
     except Exception as exc:  # Ray gave up (a worker died more than RETRIES times)
         left = [job for job, _ in pending if job.number not in seen]
-        fail_all(left, MicromotionError(f"Ray stopped: {type(exc).__name__}: {exc}"), report, tick)
+        stopped = MicromotionError(f"Ray stopped: {type(exc).__name__}: {exc}")
+        fail_all(left, stopped, run.report, run.tick)
