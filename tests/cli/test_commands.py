@@ -502,3 +502,28 @@ def test_discover_latents_with_the_papers_rpca(tmp_path):
     paper_iters = max(outs["paper"].metadata["rpca"][0])
     converged_iters = max(outs["converged"].metadata["rpca"][0])
     assert paper_iters < converged_iters  # the paper's rule stops early
+
+
+def test_info_plot_draws_a_micromotion_and_refuses_what_it_cannot(tmp_path):
+    G = tiny_generator(0)
+    anchors = torch.randn(6, G.num_ws, G.w_dim, generator=torch.Generator().manual_seed(0))
+    mm = Micromotion.from_anchors(anchors, rank=2, layers="0-3", name="wave")
+    mm.save(tmp_path / "wave.safetensors")
+    result = run("info", tmp_path / "wave.safetensors", "--plot", tmp_path / "wave.png")
+    assert result.exit_code == 0, result.output
+    assert f"wrote {tmp_path / 'wave.png'}" in result.output
+    image = Image.open(tmp_path / "wave.png")
+    assert image.format == "PNG" and image.size[0] == 720
+    embedded = json.loads(image.text["micromotion"])
+    assert embedded["name"] == "wave" and len(embedded["per_layer_norm"]) == G.num_ws
+    np.testing.assert_allclose(embedded["per_layer_norm"][:4], mm.direction[:4].norm(dim=1), 1e-5)
+    assert embedded["per_layer_norm"][4:] == [0.0] * (G.num_ws - 4)  # the layers it does not move
+    save_generator(G, tmp_path / "g.safetensors")
+    assert_user_error(run("info", tmp_path / "g.safetensors", "--plot", tmp_path / "g.png"),
+                      "a generator")  # fmt: skip
+    assert_user_error(
+        run("info", tmp_path / "wave.safetensors", "--plot", tmp_path / "wave.safetensors"),
+        "input",
+    )
+    assert Micromotion.load(tmp_path / "wave.safetensors").name == "wave"  # untouched
+    assert not (tmp_path / "g.png").exists()

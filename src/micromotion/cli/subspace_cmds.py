@@ -66,7 +66,14 @@ def discover_latents(
 @click.command()
 @click.argument("specs", metavar="FILE [OTHER]", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-def info(specs: tuple[str, ...], as_json: bool) -> None:
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="OUT.png",
+    help="Also draw a micromotion's per-layer |d| and singular values as a PNG.",
+)
+def info(specs: tuple[str, ...], as_json: bool, plot: Path | None) -> None:
     """Describe a micromotion or generator FILE (or zoo name); with OTHER, compare networks.
 
     For a generator: its architecture, fingerprint (the identity of its weights, the same
@@ -75,10 +82,12 @@ def info(specs: tuple[str, ...], as_json: bool) -> None:
     and the first noise constant.
     """
     from micromotion.errors import MicromotionError
-    from micromotion.pipelines.inspect import compare_generators, describe
+    from micromotion.pipelines.inspect import compare_generators, describe, plot_file
 
     if len(specs) > 2:
         raise MicromotionError(f"give one FILE to describe or two to compare, not {len(specs)}")
+    if plot is not None and len(specs) != 1:
+        raise MicromotionError("--plot draws one micromotion FILE, not a comparison")
     if len(specs) == 2:
         report = compare_generators(*specs)
         if as_json:
@@ -94,6 +103,8 @@ def info(specs: tuple[str, ...], as_json: bool) -> None:
         for d in report["differences"]:
             click.echo(f"  {d['tensor']}: max |a - b| = {d['max_abs_diff']:.6g} (at {d['at']})")
         return
+    if plot is not None:
+        click.echo(f"wrote {plot_file(specs[0], plot)}", err=as_json)
     summary = describe(specs[0])
     if as_json:
         click.echo(json.dumps(summary, indent=2))

@@ -109,3 +109,17 @@ def compare_generators(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> 
 
 
 __all__ = ["COMPARED", "compare_generators", "describe", "describe_generator", "kind_of"]
+
+
+def plot_file(spec: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
+    """Draw a micromotion file's per-layer norms and singular values as a PNG (``info --plot``).
+
+    Raises:
+        MicromotionError: For a generator, or an output that would replace the input.
+    """
+    from micromotion.pipelines.preview import plot_micromotion
+
+    summary = describe(spec)
+    if summary["kind"] != "micromotion":
+        raise MicromotionError(f"{spec}: a generator; the plot shows a micromotion's layers")
+    return plot_micromotion(summary, output, reads=[spec])

@@ -169,7 +169,11 @@ PLOT_SINGULAR_VALUES = 5
 
 
 def plot_micromotion(
-    summary: Mapping[str, Any], output: str | os.PathLike[str], *, width: int = 720
+    summary: Mapping[str, Any],
+    output: str | os.PathLike[str],
+    *,
+    width: int = 720,
+    reads: Sequence[object] = (),
 ) -> Path:
     """Draw a micromotion's per-layer ``|d|`` and singular values as a PNG.
 
@@ -178,6 +182,7 @@ def plot_micromotion(
             (``per_layer_norm``, ``layers`` and, when the file has them, ``singular_values``).
         output: The PNG to write.
         width: Width in pixels (each panel is ``width / 3`` high).
+        reads: The files the summary came from (the plot may not replace one of them).
 
     Returns:
         ``output``, with the summary's numbers embedded as a ``micromotion`` text chunk.
@@ -196,7 +201,7 @@ def plot_micromotion(
         _spectrum(draw, font, (0, panel + 8, width, panel), rows)
     out = Path(output)
     keep = {k: summary[k] for k in ("name", "per_layer_norm", "singular_values") if k in summary}
-    with OutputSet({"plot": out}) as outputs:
+    with OutputSet({"plot": out}, reads=reads) as outputs:
         save_png(np.asarray(image), outputs.path("plot"), text={"micromotion": json.dumps(keep)})
     return out
 
