@@ -99,6 +99,17 @@ class Decomposition:
         """The fields by name, as :func:`~micromotion.pipelines.presets.check_preset` reads them."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    def record(self, mm: Micromotion, preset: Any) -> dict[str, Any]:
+        """What a discovery's record says of its decomposition (``mm`` is what it decoded)."""
+        return {
+            "rank": self.rank,
+            "method": mm.metadata["method"],
+            "end_anchor": self.end_anchor,
+            "rpca_settings": self.rpca,
+            "layers": mm.metadata["layers"],
+            "preset": preset,
+        }
+
     def check_layers(self, num_ws: int) -> None:
         """A bad ``layers`` fails before any long work."""
         if self.layers is not None:
@@ -294,12 +305,7 @@ def discover_text(
         if latent is not None
         else {"seed": config.seed, "truncation_psi": config.truncation_psi},
         settings=settings,
-        rank=decomposition.rank,
-        method=mm.metadata["method"],
-        end_anchor=decomposition.end_anchor,
-        rpca_settings=decomposition.rpca,
-        layers=mm.metadata["layers"],
-        preset=preset,
+        **decomposition.record(mm, preset),
         clip=clip,
         clip_weights_sha256=clip_model.weights_sha256,
         generator=spec,
@@ -428,12 +434,7 @@ def discover_video(
             "iterations": inverter.iterations,
             "refine": inverter.refine,
         },
-        rank=decomposition.rank,
-        method=mm.metadata["method"],
-        end_anchor=decomposition.end_anchor,
-        rpca_settings=decomposition.rpca,
-        layers=mm.metadata["layers"],
-        preset=preset,
+        **decomposition.record(mm, preset),
         generator=spec,
         generator_fingerprint=fingerprint,
     )

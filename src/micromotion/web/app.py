@@ -497,6 +497,33 @@ def _inverter_controls(prefix: str) -> tuple[Any, Any, Any, Any]:
     return inverter, steps, iterations, refine
 
 
+def _output_image(label: str, elem_id: str) -> Any:
+    """An image the page shows (a file the job wrote), not one the user uploads."""
+    return gr.Image(label=label, interactive=False, type="filepath", elem_id=elem_id)
+
+
+def _downloads(elem_id: str) -> Any:
+    """The files a job wrote, offered for download."""
+    return gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id=elem_id)
+
+
+def _micromotion_picker(prefix: str) -> tuple[Any, Any]:
+    """A micromotion chosen from the shipped ones and the zoo, or uploaded beside the list."""
+    choice = gr.Dropdown(
+        _micromotion_choices(),
+        value=PACKAGED_DIRECTIONS[0],
+        label="Micromotion",
+        elem_id=f"{prefix}-micromotion",
+    )
+    upload = gr.File(
+        label="…or upload a micromotion (.safetensors)",
+        file_types=list(MICROMOTION_SUFFIXES),
+        type="filepath",
+        elem_id=f"{prefix}-upload",
+    )
+    return choice, upload
+
+
 def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
     """The page, its three tabs and their handlers.
 
@@ -542,18 +569,7 @@ def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
                     with gr.Row():
                         seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
                         truncation = gr.Slider(0, 1, 0.7, step=0.05, label="Truncation")
-                    choice = gr.Dropdown(
-                        _micromotion_choices(),
-                        value=PACKAGED_DIRECTIONS[0],
-                        label="Micromotion",
-                        elem_id="animate-micromotion",
-                    )
-                    upload = gr.File(
-                        label="…or upload a micromotion (.safetensors)",
-                        file_types=list(MICROMOTION_SUFFIXES),
-                        type="filepath",
-                        elem_id="animate-upload",
-                    )
+                    choice, upload = _micromotion_picker("animate")
                     strength = gr.Slider(
                         -20,
                         20,
@@ -592,18 +608,8 @@ def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
                     go = gr.Button("Animate", variant="primary", elem_id="animate-run")
                 with gr.Column():
                     with gr.Row():
-                        aligned = gr.Image(
-                            label="Aligned crop",
-                            interactive=False,
-                            type="filepath",
-                            elem_id="animate-aligned",
-                        )
-                        recon = gr.Image(
-                            label="Reconstruction",
-                            interactive=False,
-                            type="filepath",
-                            elem_id="animate-recon",
-                        )
+                        aligned = _output_image("Aligned crop", "animate-aligned")
+                        recon = _output_image("Reconstruction", "animate-recon")
                     summary = gr.Markdown(elem_id="animate-summary")
                     video = gr.Video(
                         label="Clip",
@@ -612,12 +618,7 @@ def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
                         loop=True,
                         elem_id="animate-video",
                     )
-                    downloads = gr.File(
-                        label="Downloads",
-                        file_count="multiple",
-                        interactive=False,
-                        elem_id="animate-files",
-                    )
+                    downloads = _downloads("animate-files")
             photo.upload(jobs.check_photo, photo, photo_preview).failure(
                 _cleared(2), None, [photo, photo_preview]
             )
@@ -697,25 +698,10 @@ def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
                             "Discover from the video", variant="primary", elem_id="video-run"
                         )
                 with gr.Column():
-                    strip = gr.Image(
-                        label="Anchors",
-                        interactive=False,
-                        type="filepath",
-                        elem_id="discover-strip",
-                    )
-                    spectrum = gr.Image(
-                        label="Per-layer |d| and singular values",
-                        interactive=False,
-                        type="filepath",
-                        elem_id="discover-plot",
-                    )
+                    strip = _output_image("Anchors", "discover-strip")
+                    spectrum = _output_image("Per-layer |d| and singular values", "discover-plot")
                     found = gr.Markdown(elem_id="discover-summary")
-                    dfiles = gr.File(
-                        label="Downloads",
-                        file_count="multiple",
-                        interactive=False,
-                        elem_id="discover-files",
-                    )
+                    dfiles = _downloads("discover-files")
             outputs = [strip, spectrum, found, dfiles]
             tgo.click(
                 jobs.discover_text,
@@ -748,27 +734,11 @@ def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
         with gr.Tab("Inspect", id="inspect"):
             with gr.Row():
                 with gr.Column():
-                    ichoice = gr.Dropdown(
-                        _micromotion_choices(),
-                        value=PACKAGED_DIRECTIONS[0],
-                        label="Micromotion",
-                        elem_id="inspect-micromotion",
-                    )
-                    iupload = gr.File(
-                        label="…or upload a micromotion (.safetensors)",
-                        file_types=list(MICROMOTION_SUFFIXES),
-                        type="filepath",
-                        elem_id="inspect-upload",
-                    )
+                    ichoice, iupload = _micromotion_picker("inspect")
                     igo = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
                     details = gr.Markdown(elem_id="inspect-summary")
                 with gr.Column():
-                    iplot = gr.Image(
-                        label="Per-layer |d| and singular values",
-                        interactive=False,
-                        type="filepath",
-                        elem_id="inspect-plot",
-                    )
+                    iplot = _output_image("Per-layer |d| and singular values", "inspect-plot")
                     raw = gr.JSON(label="Summary")
             iupload.upload(_use_upload, iupload, ichoice).failure(_cleared(1), None, iupload)
             igo.click(jobs.inspect, [ichoice, iupload], [details, iplot, raw])
