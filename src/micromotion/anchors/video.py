@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -185,8 +185,18 @@ def align_frames(
     size: int,
     smooth: int = 1,
     callback: Callable[[int], None] | None = None,
+    paper: dict[int, np.ndarray] | None = None,
 ) -> tuple[dict[int, np.ndarray], dict[int, str]]:
     """FFHQ-align each frame with landmarks smoothed over time.
+
+    Args:
+        frames: ``{frame index: uint8 [H, W, 3]}``.
+        size: The crops' size (the generator's resolution).
+        smooth: Radius of the landmark smoothing, in frames.
+        callback: ``callback(frames done)`` after each detection.
+        paper: When given, filled with the paper code's crop of each usable frame from the
+            same smoothed landmarks: the FFHQ recipe resampled straight to 256 px
+            (``transform_size = 256``), what its encoder saw.
 
     Returns:
         ``({frame index: uint8 [size, size, 3]}, {frame index: why it was skipped})``.
@@ -221,7 +231,10 @@ def align_frames(
     aligned: dict[int, np.ndarray] = {}
     for i, marks in zip(order, tracks, strict=True):
         try:
-            aligned[i] = faces.align_face(frames[i], marks, size=size).image
+            crop = faces.align_face(frames[i], marks, size=size).image
+            if paper is not None:  # both crops or neither: a frame is usable for both
+                paper[i] = faces.align_face(frames[i], marks, size=256, transform_size=256).image
+            aligned[i] = crop
         except MicromotionError as exc:
             skipped[i] = str(exc)
     return aligned, skipped
@@ -245,12 +258,16 @@ def invert_sequence(
     encoder: EncoderModel | None = None,
     iterations: int = 5,
     refine: int = 0,
+    encoder_inputs: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Invert ``[T, 3, R, R]`` frames: in order with warm starts, or by an encoder in batches.
 
     With the projector each frame is warm-started from the last good code. With an
     ``encoder`` the frames go through it :data:`ENCODER_BATCH` at a time (``iterations``
     ReStyle iterations), then ``refine`` projector steps start from its codes.
+    ``encoder_inputs [T, 3, 256, 256]``, when given, are what the encoder sees instead of the
+    frames averaged down to 256 px (the paper's alignment); the codes are still measured and
+    refined against ``images``.
 
     Returns:
         ``(ws [T, num_ws, w_dim], psnr [T], reconstructions [T, 3, R, R])``.
@@ -264,7 +281,11 @@ def invert_sequence(
         recon_out: list[torch.Tensor] = []
         for start in range(0, images.shape[0], ENCODER_BATCH):
             batch = images[start : start + ENCODER_BATCH]
-            found = encode(G, encoder, to_encoder_input(batch), iterations=iterations)
+            if encoder_inputs is not None:
+                inputs = encoder_inputs[start : start + ENCODER_BATCH]  # [b, 3, 256, 256]
+            else:
+                inputs = to_encoder_input(batch)
+            found = encode(G, encoder, inputs, iterations=iterations)
             codes, images_out = found.ws, found.final
             if refine > 0:
                 fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)
@@ -322,6 +343,7 @@ def video_anchors(
     encoder: EncoderModel | None = None,
     iterations: int = 5,
     refine: int = 0,
+    alignment: Literal["ours", "paper"] = "ours",
 ) -> VideoAnchors:
     """Decode, align and invert the frames of a video of one face performing a motion.
 
@@ -337,6 +359,9 @@ def video_anchors(
         encoder: Invert the frames with this encoder (in batches) instead of the projector.
         iterations: The encoder's ReStyle iterations.
         refine: Projector steps from each frame's encoder code (0: none).
+        alignment: What the encoder sees: ``ours`` (the aligned frame averaged down to 256 px)
+            or ``paper`` (the paper code's crop: the recipe straight to 256 px, from the same
+            smoothed landmarks). The projector, and the PSNR, always use our crop.
 
     Returns:
         The anchors and what was kept and skipped.
@@ -358,10 +383,20 @@ def video_anchors(
     frames = read_frames_at(path, indices, callback=report("decode", len(indices)))
     skipped = {i: "not decoded (past the end of the stream)" for i in indices if i not in frames}
     R = G.img_resolution
+    if alignment not in ("ours", "paper"):
+        raise ParameterError("alignment", f"{alignment!r}: choose ours or paper")
+    if alignment == "paper" and not align:
+        raise ParameterError.worded(
+            "{alignment} paper redoes the alignment; it cannot be combined with {align}=False",
+            "alignment",
+            "align",
+        )
+    paper: dict[int, np.ndarray] | None = {} if alignment == "paper" else None
     if align:
         usable, missed = align_frames(
-            frames, size=R, smooth=config.smooth, callback=report("align", len(frames))
-        )
+            frames, size=R, smooth=config.smooth, callback=report("align", len(frames)),
+            paper=paper,
+        )  # fmt: skip
         skipped.update(missed)
         if not usable:
             reasons = sorted({reason.split(" (")[0] for reason in missed.values()})
@@ -377,9 +412,12 @@ def video_anchors(
     order = sorted(usable)
     aligned = np.stack([usable[i] for i in order])  # [n, R, R, 3]
     callback = (lambda done, total: progress("invert", done, total)) if progress else None
+    encoder_inputs = None
+    if paper is not None and encoder is not None:
+        encoder_inputs = from_uint8(np.stack([paper[i] for i in order]))  # [n, 3, 256, 256]
     ws, quality, recon = invert_sequence(
         G, from_uint8(aligned), config=config, loss_fn=loss_fn, callback=callback,
-        encoder=encoder, iterations=iterations, refine=refine,
+        encoder=encoder, iterations=iterations, refine=refine, encoder_inputs=encoder_inputs,
     )  # fmt: skip
     return VideoAnchors(
         anchors=ws,
