@@ -132,3 +132,26 @@ def test_an_encoder_for_another_generator_size_is_refused(tmp_path, x):
         encode(other, model, x, iterations=0)
     with pytest.raises(MicromotionError, match=r"\[N, 3, 256, 256\]"):
         encode(other, model, x[:, :, :128, :128])
+
+
+def test_an_encoder_warns_when_the_generator_is_not_its_own(tmp_path):
+    import warnings as _warnings
+
+    from encoder_ckpt_writer import decoder, write_encoder_checkpoint
+    from micromotion.inversion.encoder import encode
+    from micromotion.weights.encoders import load_encoder
+    from micromotion.weights.generator import load_generator
+
+    ckpt = write_encoder_checkpoint(tmp_path / "restyle.pt", "BackboneEncoder", seed=3)
+    model = load_encoder(ckpt)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        own = load_generator(ckpt)
+    assert model.source["decoder_fingerprint"] == own.fingerprint()
+    faces = torch.zeros(1, 3, 256, 256)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")  # its own generator: no warning at all
+        encode(own, model, faces, iterations=1)
+    other = decoder(seed=11)  # the same architecture, another network
+    with pytest.warns(UserWarning, match="trained with another generator"):
+        encode(other, model, faces, iterations=1)

@@ -15,6 +15,8 @@ The generator renders with its stored noise (``noise_mode="const"``, the methods
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -96,6 +98,7 @@ def encode(
         )
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, INPUT_SIZE, INPUT_SIZE):
         raise MicromotionError(f"encoders take [N, 3, 256, 256] faces, got {list(images.shape)}")
+    _warn_if_not_its_generator(G, model)
     device = model.latent_avg.device
     x = images.to(device=device, dtype=torch.float32)
     avg = model.latent_avg[None].expand(x.shape[0], -1, -1)  # [N, num_ws, w_dim]
@@ -128,3 +131,25 @@ def encode(
 
 
 __all__ = ["DEFAULT_ITERATIONS", "EncoderInversion", "average_image", "encode", "to_encoder_input"]
+
+
+def _warn_if_not_its_generator(G: Generator, model: EncoderModel) -> None:
+    """Warn when ``G`` is not the network the encoder was trained with (its ``decoder.*``).
+
+    A code means something only in its own generator's W+ space: an encoder trained for
+    another network (another training run, or the same architecture retrained) gives codes
+    that render another face. Same-size networks pass the shape check, so the fingerprints
+    are compared; the fingerprint is the same from every file format.
+    """
+    expected = model.source.get("decoder_fingerprint")
+    if expected is None:
+        return
+    actual = G.fingerprint()
+    if actual != expected:
+        warnings.warn(
+            f"the encoder {Path(str(model.source.get('file', ''))).name} was trained with "
+            f"another generator (fingerprint {expected[:12]}…, this one {actual[:12]}…): its "
+            "codes may not fit this network; use the encoder's own generator "
+            "(--generator ENCODER.pt) or --inverter projector",
+            stacklevel=3,
+        )

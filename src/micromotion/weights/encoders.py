@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -95,13 +96,38 @@ def load_encoder(
             f"{path}: latent_avg {list(latent_avg.shape)} does not fit {n} W+ entries of 512"
         )
     encoder.eval().requires_grad_(False)
+    source = {"file": str(path), "sha256": sha256_file(path), "encoder_type": kind}
+    decoder = _decoder_fingerprint(ckpt, path)
+    if decoder is not None:
+        source["decoder_fingerprint"] = decoder
     return EncoderModel(
         encoder=encoder.to(device),
         method=METHODS[kind],
         latent_avg=latent_avg.to(device),
         opts=opts,
-        source={"file": str(path), "sha256": sha256_file(path), "encoder_type": kind},
+        source=source,
     )
+
+
+def _decoder_fingerprint(ckpt: dict[str, Any], path: Path) -> str | None:
+    """The fingerprint of the generator the encoder was trained with (its ``decoder.*``).
+
+    Inversion compares it with the generator in use: an encoder's codes mean something only
+    in the W+ space of the network it was trained for. ``None`` when the file holds no
+    readable decoder (the check is then skipped, never a reason to refuse the encoder).
+    """
+    import warnings
+
+    from micromotion.weights.formats.rosinality import from_rosinality
+
+    if not any(isinstance(k, str) and k.startswith("decoder.") for k in ckpt["state_dict"]):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "no latent_avg, estimating w_avg"
+            return from_rosinality(ckpt, path).fingerprint()
+    except CheckpointError:
+        return None
 
 
 def open_encoder(
