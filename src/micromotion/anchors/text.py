@@ -73,7 +73,8 @@ class TextAnchorConfig:
             StyleCLIP's ``criteria/clip_loss.py`` l.15, which the paper's code uses, feeds the
             ``[-1, 1]`` pixels straight to CLIP; ``False`` reproduces that.
         batch_size: Degrees optimised together; ``None`` (default) all at once. Smaller only
-            bounds memory: results are the same.
+            bounds memory: results are the same. With several faces
+            (:func:`multi_text_anchors`) it counts codes, faces × degrees.
     """
 
     template: str = "a person with {degree} smile"
@@ -219,11 +220,7 @@ def text_anchors(
         The anchors (start code first) and their images.
     """
     config = config or TextAnchorConfig()
-    prompts = (
-        list(prompts) if prompts is not None else format_prompts(config.template, config.degrees)
-    )
-    if not prompts:
-        raise MicromotionError("give at least one prompt")
+    prompts = _prompts(prompts, config)
     device = G.w_avg.device
     if start_ws is None:
         w0 = sample_ws(G, [config.seed], truncation_psi=config.truncation_psi)  # [1, L, C]
@@ -240,7 +237,81 @@ def text_anchors(
         if not torch.isfinite(w0).all():
             raise MicromotionError("the start code contains NaN or inf")
     with _frozen(G, clip.model, id_model):
-        return _optimise(G, clip, prompts, config, w0, id_model, callback)
+        run = _optimise(G, clip, prompts, config, w0, id_model, callback)
+    return TextAnchors(
+        anchors=run.anchors[0],
+        images=run.images[0],
+        prompts=prompts,
+        clip_loss=run.clip_loss[0],
+        start_clip_loss=run.start_clip_loss[0],
+        losses=run.losses,
+    )
+
+
+def multi_text_anchors(
+    G: Generator,
+    clip: ClipModel,
+    prompts: Sequence[str] | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    start_ws: torch.Tensor | None = None,
+    config: TextAnchorConfig | None = None,
+    id_model: IdentityLoss | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> TextAnchors:
+    """Text anchors of several faces at once: every face × prompt code in one optimisation.
+
+    Each face gets what :func:`text_anchors` would give it alone (its own start code, its own
+    ``‖w − w0‖²`` and identity terms): the ``F·P`` codes form one batch whose losses are
+    summed, and no code's loss depends on another code, so the result equals one face at a
+    time up to floating-point rounding, with the generator and CLIP run once per step.
+
+    Args:
+        G: The generator (frozen during the run).
+        clip: CLIP, on ``G``'s device.
+        prompts: The prompts in motion order (default: from ``config``).
+        seeds: The faces' seeds, drawn at ``config.truncation_psi`` (``config.seed`` unused).
+        start_ws: ``[F, num_ws, w_dim]`` start codes instead of ``seeds``.
+        config: Settings; ``batch_size`` counts codes (faces × prompts) optimised together.
+        id_model: ArcFace identity loss (each code against its own start face).
+        callback: Called as ``callback(step, loss)`` after every step of every batch.
+
+    Returns:
+        :class:`TextAnchors` with a leading face axis: ``anchors`` ``[F, P + 1, num_ws,
+        w_dim]``, ``images`` ``[F, P + 1, R, R, 3]``, ``clip_loss`` and ``start_clip_loss``
+        ``[F, P]``.
+
+    Raises:
+        MicromotionError: Neither or both of ``seeds`` and ``start_ws``, no faces, or start
+            codes of the wrong shape.
+    """
+    config = config or TextAnchorConfig()
+    prompts = _prompts(prompts, config)
+    if (seeds is None) == (start_ws is None):
+        raise MicromotionError("give the faces as seeds or as start codes, one of the two")
+    if seeds is not None:
+        if not seeds:
+            raise ParameterError("seeds", "give at least one seed")
+        w0 = sample_ws(G, list(seeds), truncation_psi=config.truncation_psi)  # [F, L, C]
+    else:
+        assert start_ws is not None  # one of the two, checked above
+        w0 = start_ws.detach().to(device=G.w_avg.device, dtype=torch.float32)
+        if w0.ndim != 3 or w0.shape[0] == 0 or w0.shape[1:] != (G.num_ws, G.w_dim):
+            raise MicromotionError(
+                f"start codes must be [F, {G.num_ws}, {G.w_dim}], got {list(start_ws.shape)}"
+            )
+        if not torch.isfinite(w0).all():
+            raise MicromotionError("the start codes contain NaN or inf")
+    with _frozen(G, clip.model, id_model):
+        run = _optimise(G, clip, prompts, config, w0, id_model, callback)
+    return run._replace(prompts=prompts)
+
+
+def _prompts(prompts: Sequence[str] | None, config: TextAnchorConfig) -> list[str]:
+    out = list(prompts) if prompts is not None else format_prompts(config.template, config.degrees)
+    if not out:
+        raise MicromotionError("give at least one prompt")
+    return out
 
 
 def _optimise(
@@ -252,33 +323,44 @@ def _optimise(
     id_model: IdentityLoss | None,
     callback: Callable[[int, float], None] | None,
 ) -> TextAnchors:
+    """Optimise every (face, prompt) code from ``w0 [F, L, C]``; results have a face axis."""
+    faces, num_prompts = w0.shape[0], len(prompts)
     text = clip.text_embeds(prompts)  # [P, D]
     with torch.no_grad():
-        start_img = G.synthesis(w0, noise_mode=config.noise_mode)  # [1, 3, R, R]
-        start_loss = clip_loss(clip, start_img.expand(len(prompts), -1, -1, -1), text,
-                               normalize=config.clip_normalize)  # fmt: skip
-        start_id = id_model.embed(start_img) if id_model is not None else None  # [1, D']
+        start_img = G.synthesis(w0, noise_mode=config.noise_mode)  # [F, 3, R, R]
+        start_loss = torch.stack([
+            clip_loss(clip, start_img[f : f + 1].expand(num_prompts, -1, -1, -1), text,
+                      normalize=config.clip_normalize)
+            for f in range(faces)
+        ])  # [F, P]  # fmt: skip
+        start_id = id_model.embed(start_img) if id_model is not None else None  # [F, D']
     use_id = id_model is not None and config.id_lambda > 0
 
-    size = config.batch_size or len(prompts)
+    # Code r is face r // P at prompt r % P: faces after one another, as the anchors are kept.
+    rows = faces * num_prompts
+    face_of = torch.arange(rows, device=w0.device) // num_prompts  # [F·P]
+    prompt_of = torch.arange(rows, device=w0.device) % num_prompts  # [F·P]
+    size = config.batch_size or rows
     codes: list[torch.Tensor] = []
     final_clip: list[torch.Tensor] = []
-    final_images: list[torch.Tensor] = [start_img]
+    final_images: list[torch.Tensor] = []
     losses: list[float] = []
-    for first in range(0, len(prompts), size):
-        batch_text = text[first : first + size]  # [B, D]
+    for first in range(0, rows, size):
+        batch_face = face_of[first : first + size]  # [B]
+        batch_text = text[prompt_of[first : first + size]]  # [B, D]
+        batch_w0 = w0[batch_face]  # [B, L, C]
         n = batch_text.shape[0]
-        w = w0.expand(n, -1, -1).clone().requires_grad_(True)  # [B, L, C]
+        w = batch_w0.clone().requires_grad_(True)  # [B, L, C]
         optimizer = torch.optim.Adam([w], lr=config.lr)
         for step in range(config.steps):
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, config)
             img = G.synthesis(w, noise_mode=config.noise_mode)  # [B, 3, R, R]
             per_prompt = clip_loss(clip, img, batch_text, normalize=config.clip_normalize)
-            per_prompt = per_prompt + config.l2_lambda * (w - w0).square().sum(dim=(1, 2))
+            per_prompt = per_prompt + config.l2_lambda * (w - batch_w0).square().sum(dim=(1, 2))
             if use_id:
-                assert id_model is not None  # use_id implies it
-                per_prompt = per_prompt + config.id_lambda * id_model(img, start_id)
+                assert id_model is not None and start_id is not None  # use_id implies it
+                per_prompt = per_prompt + config.id_lambda * id_model(img, start_id[batch_face])
             loss = per_prompt.sum()  # each code only sees its own term: batch = one at a time
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -293,12 +375,16 @@ def _optimise(
         codes.append(w)
         final_images.append(img)
 
-    anchors = torch.cat([w0, *codes])  # [P + 1, L, C]
+    optimised = torch.cat(codes).reshape(faces, num_prompts, *w0.shape[1:])  # [F, P, L, C]
+    anchors = torch.cat([w0[:, None], optimised], dim=1)  # [F, P + 1, L, C]
+    edited = torch.cat(final_images).reshape(faces, num_prompts, *start_img.shape[1:])
+    images = torch.cat([start_img[:, None], edited], dim=1).flatten(0, 1)  # [F·(P+1), 3, R, R]
+    pixels = to_uint8(images)
     return TextAnchors(
         anchors=anchors.cpu(),
-        images=to_uint8(torch.cat(final_images)),
+        images=pixels.reshape(faces, num_prompts + 1, *pixels.shape[1:]),
         prompts=prompts,
-        clip_loss=torch.cat(final_clip).cpu(),
+        clip_loss=torch.cat(final_clip).reshape(faces, num_prompts).cpu(),
         start_clip_loss=start_loss.cpu(),
         losses=losses,
     )

@@ -27,7 +27,7 @@ from micromotion.cli._common import (
 )
 from micromotion.cli._progress import run_job
 from micromotion.core.defaults import DEFAULT_CLIP, DEFAULT_DEGREES
-from micromotion.core.seeds import MAX_SEED
+from micromotion.core.seeds import MAX_SEED, parse_seeds
 
 
 @click.command("text")
@@ -46,6 +46,20 @@ from micromotion.core.seeds import MAX_SEED
     type=click.IntRange(0, MAX_SEED),
     default=None,
     help="Start face  [default: 1, the paper's]",
+)
+@click.option(
+    "--seeds",
+    default=None,
+    metavar="LIST",
+    help="Several start faces, e.g. 1-8: one micromotion decoded from all their anchors "
+    "jointly, checked against the first face's own on held-out faces.",
+)
+@click.option(
+    "--held-out",
+    default=None,
+    metavar="LIST",
+    help="Seeds of the faces the --seeds transfer check moves  [default: the 4 after the "
+    "largest training seed]",
 )
 @start_code_options
 @truncation_option
@@ -85,17 +99,31 @@ from micromotion.core.seeds import MAX_SEED
     metavar="OUT.safetensors",
 )
 @device_option
-def discover_text(seed: int | None, degrees: str, **job: Any) -> None:
+def discover_text(
+    seed: int | None, seeds: str | None, held_out: str | None, degrees: str, **job: Any
+) -> None:
     """Optimise one face toward TEMPLATE at each degree (CLIP), then decode the micromotion.
 
-    Writes OUT.safetensors, OUT_anchors.npy, OUT_strip.png and OUT.json.
+    Writes OUT.safetensors, OUT_anchors.npy, OUT_strip.png and OUT.json. With --seeds the
+    anchors are [faces, anchors, num_ws, w_dim] and the strip has one row per face.
     """
     from micromotion.anchors.text import TextAnchorConfig, parse_degrees
-    from micromotion.errors import MicromotionError
+    from micromotion.errors import MicromotionError, ParameterError
     from micromotion.pipelines.discover import discover_text as run
 
     if job["latent"] is not None and seed is not None:
         raise MicromotionError("give --seed N or --latent W.npy, not both")
+    if seeds is not None and (seed is not None or job["latent"] is not None):
+        raise MicromotionError("give --seeds LIST, --seed N or --latent W.npy, only one")
+    if held_out is not None and seeds is None:
+        raise MicromotionError("--held-out names the faces a --seeds micromotion is checked on")
+    if seeds is not None:
+        job["seeds"] = parse_seeds(seeds)
+    if held_out is not None:
+        try:
+            job["held_out"] = parse_seeds(held_out)
+        except ParameterError as exc:  # parse_seeds names --seeds; this list is --held-out
+            raise ParameterError("held_out", str(exc).split(" ", 1)[1]) from None
     job.update(degrees=parse_degrees(degrees), seed=seed)
     preset = apply_preset(job, "text")  # fills what was not typed, seed 1 included
     job["seed"] = 1 if job["seed"] is None else job["seed"]
@@ -108,6 +136,21 @@ def discover_text(seed: int | None, degrees: str, **job: Any) -> None:
     for note in found.notes:
         click.echo(f"note: {note}", err=True)
     mm, files = found.micromotion, found.files
+    if found.transfer is not None:
+        t = found.transfer
+        faces = mm.metadata["num_faces"]
+        click.echo(
+            f"transfer to {len(t['held_out'])} held-out faces: CLIP gain "
+            f"{t['joint']['clip_gain']:+.4f} joint ({faces} faces) vs "
+            f"{t['single_face']['clip_gain']:+.4f} one face "
+            f"({t['improvement']['clip_gain']:+.4f})"
+            + (
+                f", identity {t['joint']['identity']:.3f} vs {t['single_face']['identity']:.3f}"
+                if "identity" in t["joint"]
+                else ""
+            )
+            + f"; cosine between the directions {t['cosine']:.3f}"
+        )
     click.echo(
         f"wrote {files['micromotion']} (|d| = {mm.norm:.4g}, rank {mm.metadata['rank']}, "
         f"{mm.num_anchors} anchors), {files['anchors'].name}, {files['strip'].name}, "

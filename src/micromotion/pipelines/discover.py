@@ -7,8 +7,9 @@ and ``NAME.json`` — all four or none (:func:`micromotion.pipelines.outputs.wri
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ import torch
 from micromotion.anchors.text import (
     TextAnchorConfig,
     format_prompts,
+    multi_text_anchors,
     text_anchors,
 )
 from micromotion.anchors.video import VideoAnchorConfig, pick_frames, video_anchors
@@ -26,10 +28,14 @@ from micromotion.core.devices import resolve_device
 from micromotion.core.io import load_float_npy, require_file, sha256_file
 from micromotion.core.progress import Progress, stage_callback
 from micromotion.core.provenance import provenance
+from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import check_backend
+from micromotion.media.images import make_strip
 from micromotion.media.video_in import probe_video
+from micromotion.networks.clip import ClipModel
 from micromotion.networks.irse import IdentityLoss
+from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import GeneratorSpec, cached, open_generator
 from micromotion.pipelines.latents import read_code
@@ -38,10 +44,14 @@ from micromotion.pipelines.outputs import (
     OutputSet,
     check_output,
     discovery_outputs,
+    save_npy,
+    save_record,
     write_discovery,
 )
 from micromotion.pipelines.photo import InverterSettings, open_inverter
 from micromotion.pipelines.presets import check_preset
+from micromotion.render.codes import clip_codes
+from micromotion.render.metrics import identity_similarity
 from micromotion.subspace.direction import Method
 from micromotion.subspace.layers import layer_mask
 from micromotion.subspace.micromotion import Micromotion
@@ -50,6 +60,12 @@ from micromotion.weights.irse import load_irse50
 
 #: The video preview shows at most this many frames, evenly picked.
 STRIP_TILES = 16
+#: Most faces one multi-identity text discovery optimises (each is a full text optimisation).
+MAX_FACES = 64
+#: Held-out faces the transfer check uses when none are named.
+HELD_OUT_FACES = 4
+#: Frames of each held-out clip the transfer check renders (start to full strength).
+TRANSFER_FRAMES = 5
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,7 @@ class Decomposition:
         generator_fingerprint: str | None,
         metadata: Mapping[str, Any],
     ) -> Micromotion:
-        """Decode the micromotion of ``anchors`` ``[n, num_ws, w_dim]``.
+        """Decode the micromotion of ``anchors`` ``[n, num_ws, w_dim]`` (``[F, n, …]``: F faces).
 
         Raises:
             MicromotionError: For anchors without motion (all identical) or a decoded
@@ -133,6 +149,10 @@ class Decomposition:
         if anchors.ndim == 3 and anchors.shape[0] >= 3 and bool((anchors == anchors[:1]).all()):
             raise MicromotionError(
                 f"all {anchors.shape[0]} anchors are identical: there is no motion to decode"
+            )
+        if anchors.ndim == 4 and anchors.shape[1] >= 3 and bool((anchors == anchors[:, :1]).all()):
+            raise MicromotionError(
+                "every face's anchors are identical: there is no motion to decode"
             )
         mm = Micromotion.from_anchors(
             anchors,
@@ -165,9 +185,11 @@ class Discovery:
         files: ``micromotion``, ``anchors``, ``strip``, ``record`` → path (empty for
             :func:`discover_latents`, which writes the micromotion file alone).
         record: The provenance written as ``NAME.json``.
-        anchors: ``[n, num_ws, w_dim]`` the anchors.
+        anchors: ``[n, num_ws, w_dim]`` the anchors (``[F, n, num_ws, w_dim]`` for text
+            anchors of several faces).
         notes: Things the caller may want to show (skipped video frames, defaults used).
         psnr: Per-anchor reconstruction PSNR in dB (video anchors).
+        transfer: For several faces, the transfer check (see :func:`discover_text`).
     """
 
     micromotion: Micromotion
@@ -176,6 +198,7 @@ class Discovery:
     anchors: torch.Tensor
     notes: tuple[str, ...] = ()
     psnr: torch.Tensor | None = None
+    transfer: dict[str, Any] | None = None
 
     @property
     def median_psnr(self) -> float | None:
@@ -196,8 +219,28 @@ def discover_text(
     device: str | torch.device = "auto",
     progress: Progress | None = None,
     preset: Mapping[str, Any] | None = None,
+    seeds: Sequence[int] | None = None,
+    held_out: Sequence[int] | None = None,
 ) -> Discovery:
     """Optimise one face toward ``config.template`` at each degree (CLIP), then decode it.
+
+    With ``seeds``, every face is optimised (faces × degrees in one batch), each face's
+    anchors are centred on their own mean and decomposed jointly
+    (:meth:`Micromotion.from_anchors` on ``[F, n, num_ws, w_dim]``), and the micromotion is
+    checked against the one-face micromotion of the first seed's anchors (the same
+    decomposition settings, no extra optimisation) on held-out faces: each micromotion moves
+    every held-out face over :data:`TRANSFER_FRAMES` frames, both at the same edit length
+    (``‖d‖`` of the one-face micromotion, i.e. its own strength 1), and the record's
+    ``transfer`` holds
+
+    * ``clip_gain``: how much more the last frame than the first matches the template's last
+      degree relative to its first, ``Δ[cos(I, T_last) − cos(I, T_first)]`` (CLIP), averaged
+      over the held-out faces, for both micromotions, and ``improvement`` (joint − one face);
+    * ``identity`` (with ``id_weights``): ArcFace cosine of the last frame to the first;
+    * ``cosine``: between the two (masked) directions, and each training face's own
+      direction against the joint one.
+
+    On tiny random networks these numbers check the machinery, nothing more.
 
     Args:
         output: ``NAME.safetensors``.
@@ -213,9 +256,14 @@ def discover_text(
         preset: The record of a preset the settings come from
             (:func:`micromotion.pipelines.presets.resolve_preset`); checked against
             ``config``, ``clip`` and ``decomposition`` and stored in the file and record.
+        seeds: Several start faces (instead of ``config.seed`` and ``latent``): one joint
+            micromotion; ``NAME_anchors.npy`` is then ``[F, n, num_ws, w_dim]`` and the strip
+            has one row per face.
+        held_out: Seeds of the faces the transfer check uses (with ``seeds``; none of them a
+            training seed). Default: the :data:`HELD_OUT_FACES` seeds after the largest one.
 
     Returns:
-        The micromotion, its files and record.
+        The micromotion, its files and record (``transfer`` with ``seeds``).
     """
     # Step 0 — check inputs: everything the user can get wrong fails before a network loads.
     clip_files = clip.split(":", 1) if isinstance(clip, str) else []
@@ -235,6 +283,13 @@ def discover_text(
         )
     if latent is not None:
         require_file(latent, what="a .npy code")
+    if seeds is not None:
+        seeds, held_out = _check_faces(seeds, held_out, latent=latent)
+    elif held_out is not None:
+        raise ParameterError.worded(
+            "{held_out} names the faces a joint micromotion is checked on; give {seeds} too",
+            "held_out", "seeds",
+        )  # fmt: skip
     notes = []
     if id_weights is None:
         notes.append(
@@ -258,30 +313,41 @@ def discover_text(
     if latent is not None:
         start_ws = read_code(Path(latent), index, num_ws=G.num_ws, w_dim=G.w_dim)
 
-    # Step 1 — anchors: the start code, then one optimised code per prompt.
-    batches = -(-len(prompts) // (config.batch_size or len(prompts)))
-    result = text_anchors(
-        G,
-        clip_model,
-        prompts,
-        config=config,
-        start_ws=start_ws,
-        id_model=id_model,
-        callback=stage_callback(progress, "text anchors", config.steps * batches),
-    )
+    # Step 1 — anchors: the start code, then one optimised code per prompt (per face).
+    codes = len(prompts) * (1 if seeds is None else len(seeds))
+    batches = -(-codes // (config.batch_size or codes))
+    callback = stage_callback(progress, "text anchors", config.steps * batches)
+    if seeds is None:
+        result = text_anchors(
+            G,
+            clip_model,
+            prompts,
+            config=config,
+            start_ws=start_ws,
+            id_model=id_model,
+            callback=callback,
+        )
+    else:
+        result = multi_text_anchors(
+            G, clip_model, prompts, seeds=seeds, config=config, id_model=id_model,
+            callback=callback,
+        )  # fmt: skip
 
-    # Step 2 — robust subspace and the direction.
+    # Step 2 — robust subspace and the direction (jointly over the faces, with seeds).
     settings = config.to_dict()
     if latent is not None:  # neither was used: do not record them as if they had been
         settings.update(seed=None, truncation_psi=None)
+    if seeds is not None:
+        settings.update(seed=None, seeds=list(seeds))
     metadata = {
         "template": config.template,
         "degrees": list(config.degrees),
         "prompts": prompts,
         "clip": clip,
-        "seed": None if latent is not None else config.seed,
+        "seed": None if latent is not None or seeds is not None else config.seed,
         "truncation_psi": None if latent is not None else config.truncation_psi,
         "identity_loss": id_model is not None,
+        **({} if seeds is None else {"seeds": list(seeds)}),
         **_preset_metadata(preset),
     }
     try:
@@ -294,6 +360,28 @@ def discover_text(
         )
     except MicromotionError as exc:
         raise MicromotionError(f"decomposing the text anchors: {exc}") from None
+
+    # Step 3 — transfer: joint against one face, on faces neither saw.
+    transfer = None
+    faces: dict[str, Any] = {}
+    if seeds is not None:
+        assert held_out is not None  # filled in by _check_faces
+        single = decomposition.decode(
+            result.anchors[0], out, source="text", generator_fingerprint=fingerprint,
+            metadata={**metadata, "seeds": [seeds[0]], "seed": seeds[0]},
+        )  # fmt: skip
+        scorer = id_model
+        if scorer is None and id_weights is not None:  # scored even when the loss was off
+            irse = cached(
+                "irse50", id_weights, G.w_avg.device,
+                lambda: load_irse50(id_weights, device=G.w_avg.device),
+            )  # fmt: skip
+            scorer = IdentityLoss(irse)
+        transfer = _transfer_check(
+            G, clip_model, prompts, config, mm, single, result.anchors, held_out,
+            decomposition=decomposition, id_model=scorer,
+        )  # fmt: skip
+        faces = {"seeds": list(seeds), "held_out": list(held_out), "transfer": transfer}
     record = provenance(
         command="discover text",
         name=mm.name,
@@ -303,6 +391,8 @@ def discover_text(
         anchors="start code, then one optimised code per prompt",
         start={"latent": str(latent), "index": index}
         if latent is not None
+        else {"seeds": list(seeds), "truncation_psi": config.truncation_psi}
+        if seeds is not None
         else {"seed": config.seed, "truncation_psi": config.truncation_psi},
         settings=settings,
         **decomposition.record(mm, preset),
@@ -313,13 +403,190 @@ def discover_text(
         id_weights=str(id_weights) if id_weights is not None else None,
         id_weights_sha256=sha256_file(id_weights) if id_weights is not None else None,
         identity_loss=id_model is not None,
-        clip_loss_start=[round(float(v), 6) for v in result.start_clip_loss],
-        clip_loss_final=[round(float(v), 6) for v in result.clip_loss],
+        clip_loss_start=result.start_clip_loss.double().round(decimals=6).tolist(),
+        clip_loss_final=result.clip_loss.double().round(decimals=6).tolist(),
+        **faces,
     )
-    files = write_discovery(
-        outputs, micromotion=mm, anchors=result.anchors, strip_images=result.images, record=record
-    )
-    return Discovery(mm, files, record, result.anchors, tuple(notes))
+    if seeds is None:
+        files = write_discovery(
+            outputs, micromotion=mm, anchors=result.anchors, strip_images=result.images,
+            record=record,
+        )  # fmt: skip
+    else:
+        files = _write_faces(outputs, mm, result.anchors, result.images, record)
+    return Discovery(mm, files, record, result.anchors, tuple(notes), transfer=transfer)
+
+
+def _check_faces(
+    seeds: Sequence[int], held_out: Sequence[int] | None, *, latent: object
+) -> tuple[list[int], list[int]]:
+    """The training and held-out seeds of a multi-face discovery, checked."""
+    if latent is not None:
+        raise ParameterError.worded("give {seeds} or {latent}, not both", "seeds", "latent")
+    train = _seed_list("seeds", seeds)
+    if len(train) > MAX_FACES:
+        raise ParameterError(
+            "seeds", f"{len(train)} faces: at most {MAX_FACES} (each is a full text optimisation)"
+        )
+    if held_out is None:
+        top = max(train)
+        test = [s for s in range(top + 1, top + 1 + HELD_OUT_FACES) if s <= MAX_SEED]
+        if not test:  # the largest seed is the largest there is: count down instead
+            test = [s for s in range(MAX_SEED, -1, -1) if s not in train][:HELD_OUT_FACES]
+    else:
+        test = _seed_list("held_out", held_out)
+        if len(test) > MAX_FACES:
+            raise ParameterError("held_out", f"{len(test)} faces: at most {MAX_FACES}")
+        shared = sorted(set(test) & set(train))
+        if shared:
+            raise ParameterError(
+                "held_out", f"{','.join(map(str, shared))}: also a training seed, so not held out"
+            )
+    return train, test
+
+
+def _seed_list(param: str, seeds: Sequence[int]) -> list[int]:
+    if isinstance(seeds, str | bytes) or not isinstance(seeds, Sequence):
+        raise ParameterError(param, f"{seeds!r}: expected a list of seeds")
+    out = list(seeds)
+    if not out:
+        raise ParameterError(param, "give at least one seed")
+    for seed in out:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise ParameterError(param, f"{seed!r}: seeds are integers from 0 to {MAX_SEED}")
+    if len(set(out)) != len(out):
+        raise ParameterError(param, f"{out}: a seed is repeated")
+    return out
+
+
+def _transfer_check(
+    G: Generator,
+    clip: ClipModel,
+    prompts: Sequence[str],
+    config: TextAnchorConfig,
+    joint: Micromotion,
+    single: Micromotion,
+    anchors: torch.Tensor,
+    held_out: Sequence[int],
+    *,
+    decomposition: Decomposition,
+    id_model: IdentityLoss | None,
+) -> dict[str, Any]:
+    """Score the joint and the one-face micromotion on held-out faces (see :func:`discover_text`).
+
+    Args:
+        G: The generator.
+        clip: CLIP (the one the anchors were optimised with).
+        prompts: The prompts; the first and last are the motion's two ends.
+        config: The text-anchor settings (truncation, noise, CLIP input).
+        joint: The joint micromotion.
+        single: The one-face micromotion of the first seed's anchors.
+        anchors: ``[F, n, num_ws, w_dim]`` the training faces' anchors (for the per-face
+            agreement with the joint direction).
+        held_out: Seeds of the faces to move.
+        decomposition: The decomposition settings (for each training face's own direction).
+        id_model: ArcFace, to score identity; ``None`` skips it.
+
+    Returns:
+        The record's ``transfer`` entry.
+    """
+    device = G.w_avg.device
+    with torch.no_grad():
+        text = clip.text_embeds([prompts[0], prompts[-1]]).double()  # [2, D]
+    towards = text[1] - text[0]  # [D]: cos to the last degree minus cos to the first
+    ws = sample_ws(G, list(held_out), truncation_psi=config.truncation_psi)  # [H, L, C]
+    # Same edit length for both: a longer direction would move faces further and win on
+    # that alone. The one-face micromotion keeps its own strength 1 (first → last anchor).
+    length = single.norm
+    strengths = {"joint": length / joint.norm, "single_face": 1.0}
+    scores: dict[str, dict[str, Any]] = {}
+    for key, mm in (("joint", joint), ("single_face", single)):
+        codes = torch.stack(
+            [clip_codes(w, [(mm, strengths[key])], frames=TRANSFER_FRAMES) for w in ws]
+        ).to(device)  # [H, T, L, C]
+        with torch.no_grad():
+            frames = torch.stack(
+                [G.synthesis(c, noise_mode=config.noise_mode).clamp(-1, 1) for c in codes]
+            )  # [H, T, 3, R, R]
+            emb = clip.image_embeds(frames.flatten(0, 1), normalize=config.clip_normalize)
+        margin = (emb.double() @ towards).reshape(len(held_out), TRANSFER_FRAMES)  # [H, T]
+        gain = margin[:, -1] - margin[:, 0]  # [H]
+        entry: dict[str, Any] = {
+            "clip_gain": round(float(gain.mean()), 6),
+            "clip_gain_per_face": [round(float(g), 6) for g in gain],
+        }
+        if id_model is not None:
+            last = torch.stack([identity_similarity(id_model, f)[-1] for f in frames])  # [H]
+            entry["identity"] = round(float(last.mean()), 6)
+            entry["identity_per_face"] = [round(float(v), 6) for v in last]
+        scores[key] = entry
+    per_face = [
+        _cosine(
+            decomposition.decode(
+                face, Path("face.safetensors"), source="text", generator_fingerprint=None,
+                metadata={},
+            ),
+            joint,
+        )
+        for face in anchors
+    ]  # fmt: skip
+    return {
+        "held_out": list(held_out),
+        "frames": TRANSFER_FRAMES,
+        "edit_length": round(length, 6),
+        "strength": {k: round(v, 6) for k, v in strengths.items()},
+        "joint": scores["joint"],
+        "single_face": {"seed_index": 0, **scores["single_face"]},
+        "improvement": {
+            "clip_gain": round(
+                scores["joint"]["clip_gain"] - scores["single_face"]["clip_gain"], 6
+            ),
+            **(
+                {
+                    "identity": round(
+                        scores["joint"]["identity"] - scores["single_face"]["identity"], 6
+                    )
+                }
+                if id_model is not None
+                else {}
+            ),
+        },
+        "cosine": round(_cosine(joint, single), 6),
+        "cosine_per_face": [round(c, 6) for c in per_face],
+        "note": "CLIP and identity scores of tiny random networks only check the machinery",
+    }
+
+
+def _cosine(a: Micromotion, b: Micromotion) -> float:
+    """Cosine between two micromotions' masked directions, all layers flattened."""
+    x, y = a.masked_direction.double().flatten(), b.masked_direction.double().flatten()
+    return float(x @ y / (x.norm() * y.norm()).clamp_min(1e-300))
+
+
+def _write_faces(
+    outputs: OutputSet,
+    mm: Micromotion,
+    anchors: torch.Tensor,
+    images: np.ndarray,
+    record: dict[str, Any],
+) -> dict[str, Path]:
+    """:func:`~micromotion.pipelines.outputs.write_discovery` for several faces.
+
+    ``anchors`` ``[F, n, num_ws, w_dim]`` are saved as they are; the strip has one row per
+    face (``images`` ``uint8`` ``[F, n, R, R, 3]``).
+    """
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("micromotion", json.dumps(record, allow_nan=False))
+    strip = np.concatenate([make_strip(row) for row in images], axis=0)  # [F·h, n·w, 3]
+    with outputs as out:
+        mm.save(out.path("micromotion"))
+        save_npy(out.path("anchors"), anchors.detach().float().cpu().numpy())
+        Image.fromarray(strip).save(out.path("strip"), format="PNG", pnginfo=info)
+        save_record(out.path("record"), record)
+    return dict(outputs.files)
 
 
 def discover_video(
@@ -456,6 +723,9 @@ def discover_latents(
 ) -> Discovery:
     """Decode a micromotion from saved anchors ``[n, num_ws, w_dim]`` (a ``.npy``, motion order).
 
+    Anchors of several faces, ``[F, n, num_ws, w_dim]`` (``discover text --seeds``), are
+    decoded jointly, as :func:`discover_text` does.
+
     Writes the micromotion file alone (the anchors are already on disk).
 
     Args:
@@ -473,8 +743,8 @@ def discover_latents(
         preset = _preset_record(preset)
     path = Path(anchors)
     array = load_float_npy(path, what="anchors")
-    if array.ndim == 3:
-        decomposition.check_layers(array.shape[1])  # before the decomposition
+    if array.ndim in (3, 4):  # [n, num_ws, w_dim], or [F, n, num_ws, w_dim] for F faces
+        decomposition.check_layers(array.shape[-2])  # before the decomposition
     codes = torch.from_numpy(np.array(array, dtype=np.float32))
     try:
         mm = decomposition.decode(
@@ -531,7 +801,10 @@ def parse_rank(text: str | int) -> int | Literal["auto"]:
 
 
 __all__ = [
+    "HELD_OUT_FACES",
+    "MAX_FACES",
     "STRIP_TILES",
+    "TRANSFER_FRAMES",
     "Decomposition",
     "Discovery",
     "discover_latents",

@@ -98,6 +98,47 @@ def direction_from(
     return (slope * (t[-1] - t[0])).reshape(denoised.shape[1:]).to(denoised.dtype)
 
 
+def joint_direction(
+    denoised: torch.Tensor,
+    *,
+    method: Method = DEFAULT_METHOD,
+    times: torch.Tensor | Sequence[float] | None = None,
+    end_anchor: int = -1,
+) -> torch.Tensor:
+    """The editing direction of several faces' reconstructed anchors: the mean of their own.
+
+    Each face's direction is read off its own reconstructed anchors with
+    :func:`direction_from` (same ``method``, ``times`` and ``end_anchor``), and the ``F``
+    directions are averaged. Why per face, then the mean: the faces start from different
+    codes, so a line through all ``F·n`` anchors needs one intercept per face; for the
+    least-squares ``"slope"`` on the shared times the slope with per-face intercepts *is* the
+    mean of the per-face slopes, and ``"endpoints"`` stays the paper's ``L̂[last] − L̂[first]``,
+    averaged over faces. ``"robust-slope"`` rejects outlying anchors within each face, so one
+    face's failed anchor does not decide what counts as an outlier in another's. With one face
+    this is :func:`direction_from` exactly.
+
+    Args:
+        denoised: ``[F, n, num_ws, w_dim]`` reconstructed anchors (any trailing shape).
+        method: See :func:`direction_from`.
+        times: ``[n]`` anchor times, shared by every face.
+        end_anchor: See :func:`direction_from`.
+
+    Returns:
+        ``[num_ws, w_dim]`` (``denoised``'s trailing shape after ``n``) in its dtype.
+
+    Raises:
+        MicromotionError: On a wrong shape, or any error of :func:`direction_from`.
+    """
+    if not isinstance(denoised, torch.Tensor) or denoised.ndim < 3 or denoised.shape[0] < 1:
+        raise MicromotionError("joint_direction needs [F, n, num_ws, w_dim] anchors")
+    per_face = [
+        direction_from(face, method=method, times=times, end_anchor=end_anchor) for face in denoised
+    ]
+    if len(per_face) == 1:
+        return per_face[0]
+    return torch.stack(per_face).mean(dim=0)
+
+
 _METHODS = ("endpoints", "slope", "robust-slope")
 #: Huber's and Tukey's tuning constants for 95 % Gaussian efficiency (Huber 1964; Beaton &
 #: Tukey 1974), and 1.4826 = 1/Φ⁻¹(3/4), which turns a median absolute value into a std.

@@ -21,8 +21,13 @@ import torch
 from micromotion.core.io import atomic_path, require_file, sort_safetensors_metadata
 from micromotion.core.provenance import provenance
 from micromotion.errors import CheckpointError, MicromotionError
-from micromotion.subspace.decompose import decompose
-from micromotion.subspace.direction import DEFAULT_METHOD, Method, direction_from
+from micromotion.subspace.decompose import decompose, decompose_faces
+from micromotion.subspace.direction import (
+    DEFAULT_METHOD,
+    Method,
+    direction_from,
+    joint_direction,
+)
 from micromotion.subspace.layers import layer_mask, layers_text
 
 #: Format tag stored in the safetensors metadata.
@@ -111,17 +116,27 @@ class Micromotion:
         rpca_kwargs: Mapping[str, Any] | None = None,
         end_anchor: int = -1,
     ) -> Micromotion:
-        """Decode a micromotion from anchor codes of one face performing a motion.
+        """Decode a micromotion from anchor codes of one face (or several) performing a motion.
 
         Per W+ layer the ``n × w_dim`` anchor matrix is split by robust PCA into low-rank and
         sparse parts, reconstructed at ``rank``, and the direction is read off the
         reconstruction (see :func:`micromotion.subspace.direction_from`).
 
+        Anchors of several faces, ``[F, n, num_ws, w_dim]`` with ``F ≥ 2``, are centred face
+        by face and decomposed jointly (:func:`micromotion.subspace.decompose_faces`); the
+        direction is the mean of the faces' own reads
+        (:func:`micromotion.subspace.joint_direction`). The stored ``anchors`` and
+        ``denoised_anchors`` are then the ``F·n`` rows face after face, and the metadata
+        records ``num_faces``, ``anchors_per_face`` and ``center: "per-face"``. ``F = 1``
+        is the one-face decomposition exactly (``center`` as given).
+
         Args:
-            anchors: ``[n, num_ws, w_dim]`` W+ codes in motion order, ``n ≥ 3``.
+            anchors: ``[n, num_ws, w_dim]`` W+ codes in motion order, ``n ≥ 3``; or
+                ``[F, n, num_ws, w_dim]`` for ``F`` faces.
             rank: Rank of the reconstruction (4 in the paper) or ``"auto"``.
             robust: Robust PCA (the paper); ``False`` for plain truncated PCA (ablations).
-            center: Subtract the per-layer mean before the decomposition.
+            center: Subtract the per-layer mean before the decomposition (several faces are
+                always centred face by face).
             method: ``"endpoints"`` (the paper's definition) or ``"slope"``; ``None`` picks
                 the library default.
             times: ``[n]`` times of the anchors for ``"slope"`` (default: evenly spaced).
@@ -138,14 +153,37 @@ class Micromotion:
         Returns:
             The decoded micromotion.
         """
-        anchors = _check_anchors(anchors)
-        decomp = decompose(
-            anchors, rank=rank, robust=robust, center=center, rpca_kwargs=dict(rpca_kwargs or {})
-        )
+        faces: dict[str, Any] = {}
+        if isinstance(anchors, torch.Tensor) and anchors.ndim == 4:
+            faces = {"num_faces": int(anchors.shape[0]), "anchors_per_face": int(anchors.shape[1])}
+            if anchors.shape[0] == 1:
+                anchors = anchors[0]  # one face: the one-face decomposition, bit for bit
         used_method = method or DEFAULT_METHOD
-        direction = direction_from(
-            decomp.denoised, method=used_method, times=times, end_anchor=end_anchor
-        )
+        if faces and faces["num_faces"] > 1:
+            decomp = decompose_faces(
+                _check_faces(anchors), rank=rank, robust=robust, rpca_kwargs=dict(rpca_kwargs or {})
+            )
+            direction = joint_direction(
+                decomp.denoised, method=used_method, times=times, end_anchor=end_anchor
+            )
+            # Rows face after face: [F·n, num_ws, w_dim], the shape every reader expects.
+            anchors = anchors.flatten(0, 1)
+            denoised = decomp.denoised.flatten(0, 1)
+            center_used: bool | str = "per-face"
+        else:
+            anchors = _check_anchors(anchors)
+            decomp = decompose(
+                anchors,
+                rank=rank,
+                robust=robust,
+                center=center,
+                rpca_kwargs=dict(rpca_kwargs or {}),
+            )
+            direction = direction_from(
+                decomp.denoised, method=used_method, times=times, end_anchor=end_anchor
+            )
+            denoised = decomp.denoised
+            center_used = center
         num_ws = anchors.shape[1]
         mask = (
             layer_mask(layers, num_ws)
@@ -159,7 +197,8 @@ class Micromotion:
             "rank": decomp.rank,
             "rank_requested": rank,
             "robust": robust,
-            "center": center,
+            "center": center_used,
+            **faces,
             "method": used_method,
             "end_anchor": end_anchor,
             "layers": layers_text(mask),
@@ -173,7 +212,7 @@ class Micromotion:
             metadata=provenance(**meta),
             basis=decomp.basis.float().contiguous(),
             singular_values=decomp.singular_values.float().contiguous(),
-            denoised_anchors=decomp.denoised.float().contiguous(),
+            denoised_anchors=denoised.float().contiguous(),
             anchors=anchors.float().contiguous(),
         )
 
@@ -398,6 +437,13 @@ def _check_anchors(anchors: Any) -> torch.Tensor:
     if not torch.isfinite(t).all():
         raise MicromotionError("anchors contain NaN or inf")
     return t
+
+
+def _check_faces(anchors: torch.Tensor) -> torch.Tensor:
+    """``[F, n, num_ws, w_dim]`` anchors of several faces, each face checked as one face's."""
+    for face in anchors:
+        _check_anchors(face)
+    return anchors
 
 
 def _jsonable(obj: Any) -> Any:
