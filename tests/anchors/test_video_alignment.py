@@ -65,3 +65,32 @@ def test_the_paper_alignment_needs_alignment(setup):
         video_anchors(G, clip, align=False, encoder=encoder, alignment="paper")
     with pytest.raises(ParameterError, match="choose ours or paper"):
         video_anchors(G, clip, encoder=encoder, alignment="theirs")  # type: ignore[arg-type]
+
+
+def test_discover_video_alignment_paper_on_the_command_line(setup, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from micromotion.cli import main
+
+    _, _, still = setup
+    ckpt = still.parent / "restyle.pt"
+    # A face that moves a little (the still clip has no motion to decode).
+    clip = tmp_path / "moving.mp4"
+    write_lossless_mp4(clip, np.stack([np.roll(data.astronaut(), 3 * i, axis=1) for i in range(4)]))
+
+    def run(*args):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return CliRunner().invoke(main, ["discover", "video", *map(str, args)])
+
+    common = (clip, "--generator", ckpt, "--inverter", ckpt, "--iterations", 1, "--frames", 4)
+    out = tmp_path / "paper.safetensors"
+    result = run(*common, "--alignment", "paper", "--rank", 2, "-o", out)
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.with_name("paper.json").read_text())
+    assert record["inverter"]["alignment"] == "paper"
+    bad = run(*common, "--alignment", "paper", "--no-align", "-o", tmp_path / "b.safetensors")
+    assert bad.exit_code == 1 and "--alignment paper redoes the alignment" in bad.stderr
+    assert not list(tmp_path.glob("b*"))

@@ -644,11 +644,11 @@ def discover_video(
         }
         check_preset(preset, "video", actual)
         preset = _preset_record(preset)
-    if inverter.alignment == "paper":
+    if inverter.alignment == "paper" and not align:
         raise ParameterError.worded(
-            "{alignment} paper is not available for videos yet (frames are aligned with "
-            "temporal smoothing); use {alignment} ours",
+            "{alignment} paper redoes the alignment; it cannot be combined with {align}=False",
             "alignment",
+            "align",
         )
     G, spec = open_generator(generator, device)
     decomposition.check_layers(G.num_ws)  # a bad layer list fails before the long inversion
@@ -668,6 +668,7 @@ def discover_video(
         encoder=encoder,
         iterations=inverter.iterations,
         refine=inverter.refine,
+        alignment=inverter.alignment,
     )
     notes = tuple(f"skipped frame {i}: {reason}" for i, reason in result.skipped.items())
 
@@ -700,6 +701,7 @@ def discover_video(
             "encoder": dict(encoder.source),
             "iterations": inverter.iterations,
             "refine": inverter.refine,
+            "alignment": inverter.alignment,
         },
         **decomposition.record(mm, preset),
         generator=spec,
