@@ -371,3 +371,28 @@ def test_photos_are_aligned_in_workers_and_a_broken_pool_falls_back(world, tmp_p
     assert folder_bytes(tmp_path / "a", records=False) == folder_bytes(
         tmp_path / "b", records=False
     )
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers"), [(1, None), (2, 2)], ids=["one-core", "two-actors-two-cores"]
+)
+def test_ray_never_waits_for_cores_it_has_given_away(world, tmp_path, cores, workers):
+    # Photo rows need alignment tasks beside the actors: on one core, or with as many actors
+    # as cores, a stage that reserved every core would leave the other waiting forever.
+    lines = ["job,name,photo,inverter,steps"]
+    lines += [
+        f"invert,p{i},{world / 'photos' / 'astronaut.png'},projector,{2 + i}" for i in range(2)
+    ]
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    args = [tmp_path / "rows.csv", "-o", tmp_path / "out", "--engine", "ray", "--generator",
+            world / "g.safetensors", "--device", "cpu"]  # fmt: skip
+    if workers:
+        args += ["--workers", workers]
+    proc = cli(*args, preexec_fn=lambda: os.sched_setaffinity(0, set(range(cores))))
+    try:
+        stdout, stderr = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    assert "2 rows: 2 done" in stdout

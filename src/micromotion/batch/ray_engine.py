@@ -178,17 +178,19 @@ def _run(ray: Any, run: Run, pending: Pending) -> None:
     cores = max(1, int(resources.get("CPU", 1)))
     nodes = max(1, sum(1 for node in ray.nodes() if node.get("Alive")))
     aligning = any(key is not None for _, key in pending)
-    # One core per node stays free for the alignment tasks, when there is anything to align;
-    # on CPUs one actor per node with that node's cores is as fast as several sharing them.
-    spare = 1 if aligning else 0
+    # One core stays free for the alignment tasks when there is anything to align (half of
+    # one on a one-core machine); the actors share the rest. Every reservation fits in the
+    # cores there are, so no stage waits forever for cores another stage holds. On CPUs one
+    # actor per node with that node's cores is as fast as several sharing them.
+    align_cpus = 0.0 if not aligning else (1.0 if cores >= 2 else 0.5)
     actors = min(workers or gpus or nodes, len(pending))
-    share = max(1, cores // actors - spare)
+    reserve = (cores - align_cpus) / actors  # cores each actor may hold
     if threads is not None:
         per_actor = threads
     elif gpus:
         per_actor = 1  # the GPU does the work; the cores stay free for alignment
     else:
-        per_actor = share
+        per_actor = max(1, int(reserve))
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -200,11 +202,10 @@ def _run(ray: Any, run: Run, pending: Pending) -> None:
         }
         for job, key in pending
     ]
-    # Reserve no more cores than there are, or the actors would wait for them forever.
-    remote = {"num_gpus": 1} if gpus else {"num_cpus": min(per_actor, share)}
+    remote = {"num_gpus": 1} if gpus else {"num_cpus": min(float(per_actor), reserve)}
     dataset = ray.data.from_items(items)
     if aligning:
-        dataset = dataset.map(_align_row, num_cpus=1, max_retries=RETRIES)
+        dataset = dataset.map(_align_row, num_cpus=align_cpus, max_retries=RETRIES)
     dataset = dataset.map_batches(
         _runner_class(
             manifest=str(manifest.path),
