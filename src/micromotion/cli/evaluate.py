@@ -1,4 +1,4 @@
-"""``micromotion evaluate``: smoothness, identity and subspace scores of a micromotion, as JSON."""
+"""``micromotion evaluate``: scores of one micromotion, or of several side by side, as JSON."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from micromotion.cli._common import (
+    clip_option,
     device_option,
     generator_option,
     id_weights_option,
@@ -16,18 +17,51 @@ from micromotion.cli._common import (
 )
 from micromotion.cli._progress import run_job
 from micromotion.core.seeds import MAX_SEED
+from micromotion.errors import ParameterError
 
 
 @click.command("evaluate")
-@click.argument("micromotion", metavar="MICROMOTION")
+@click.argument("micromotions", metavar="MICROMOTION...", nargs=-1, required=True)
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Score every MICROMOTION on the same faces and strengths, with direction cosines.",
+)
 @generator_option
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
+@click.option(
+    "--seeds", default=None, metavar="LIST", help="With --compare: faces, e.g. 0-3,7 (averaged)."
+)
 @start_code_options
 @truncation_option
-@click.option("--strength", type=float, default=5.0, show_default=True, help="At the last frame.")
+@click.option(
+    "--strength",
+    type=float,
+    multiple=True,
+    default=(5.0,),
+    show_default=True,
+    help="At the last frame; with --compare once for all or once per MICROMOTION.",
+)
 @click.option("--frames", type=click.IntRange(2), default=16, show_default=True)
-@id_weights_option("ArcFace IR-SE50 weights: score each frame's identity against frame 0.")
+@id_weights_option("ArcFace IR-SE50 weights: identity to frame 0, TL-ID and TG-ID.")
 @click.option("--lpips", is_flag=True, help="Also LPIPS-VGG between consecutive frames.")
+@clip_option(
+    "CLIP for text alignment: open_clip model:tag, MODEL:/path/weights, CONFIG.json:/path/weights.",
+    None,  # type: ignore[arg-type]  # no default: text alignment is off without --clip
+)
+@click.option(
+    "--template",
+    default=None,
+    help="Score against this '{degree}' template (default: a text micromotion's own).",
+)
+@click.option("--degrees", default=None, metavar="LIST", help="Degree words for --template.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="OUT.png",
+    help="With --compare: the main metrics against frame, one page.",
+)
 @click.option(
     "-o",
     "--output",
@@ -36,19 +70,71 @@ from micromotion.core.seeds import MAX_SEED
     metavar="OUT.json",
 )
 @device_option
-def evaluate_cmd(**job: Any) -> None:
-    """Render a clip along MICROMOTION and write its scores to OUT.json.
+def evaluate_cmd(
+    micromotions: tuple[str, ...],
+    compare: bool,
+    seed: int,
+    seeds: str | None,
+    strength: tuple[float, ...],
+    degrees: str | None,
+    **job: Any,
+) -> None:
+    """Render clips along MICROMOTION and write their scores to OUT.json.
 
     Smoothness: pixel RMSE (and LPIPS with --lpips) between consecutive frames, with mean,
-    std, min, max and std/mean. Identity: ArcFace cosine of each frame to frame 0 (with
-    --id-weights). Subspace: explained energy at the file's rank and RPCA's sparse fraction
-    per layer (for micromotions decoded from anchors).
-    """
-    from micromotion.pipelines.evaluate import evaluate
+    std, min, max and std/mean. Identity (with --id-weights): ArcFace cosine of each frame to
+    frame 0, TL-ID (adjacent frames) and TG-ID (all pairs), also relative to the unedited
+    clip. Text (with --clip, for text micromotions or --template): CLIP similarity of each
+    frame to its degree's prompt and the CLIP directional similarity. Subspace: explained
+    energy and RPCA's sparse fraction per layer (for micromotions decoded from anchors).
 
-    found = run_job(evaluate, unit="frame", **job)
-    report, smooth = found.report, found.report["smoothness"]["pixel_rmse"]
-    line = f"wrote {found.files['report']} (pixel step {smooth['mean']:.4g} ± {smooth['std']:.2g}"
-    if report["identity"] is not None:
-        line += f", identity ≥ {report['identity']['min']:.4f}"
-    click.echo(line + ")")
+    With --compare, every MICROMOTION is scored on the faces of --seeds (mean ± std over them),
+    with the cosine of every pair of directions over the layers both move; --plot draws the
+    curves.
+    """
+    from micromotion.core.seeds import parse_seeds
+
+    words = None
+    if degrees is not None:
+        words = [w.strip() for w in degrees.split(",")]
+        if any(not w for w in words):
+            raise ParameterError("degrees", f"{degrees!r}: give comma-separated words")
+    if not compare:
+        if len(micromotions) > 1:
+            raise ParameterError.worded(
+                "{compare} is needed to score several micromotions", "compare"
+            )
+        for flag, given in (("seeds", seeds), ("plot", job["plot"]),
+                            ("strength", len(strength) > 1)):  # fmt: skip
+            if given:
+                raise ParameterError.worded(
+                    "{" + flag + "} goes with {compare} (or give it once)", flag, "compare"
+                )
+        del job["plot"]
+        from micromotion.pipelines.evaluate import evaluate
+
+        found = run_job(evaluate, micromotions[0], unit="frame", seed=seed,
+                        strength=strength[0], degrees=words, **job)  # fmt: skip
+        report, smooth = found.report, found.report["smoothness"]["pixel_rmse"]
+        line = f"wrote {found.files['report']} (pixel step {smooth['mean']:.4g}"
+        line += f" ± {smooth['std']:.2g}"
+        if report["identity"] is not None:
+            temporal = report["identity"]["temporal"]
+            line += f", identity ≥ {report['identity']['min']:.4f}"
+            line += f", TL-ID {temporal['tl_id']:.4f}, TG-ID {temporal['tg_id']:.4f}"
+        text = report["text_alignment"]
+        if text is not None:
+            line += f", CLIP {text['mean']:.4f}"
+            if text["directional"] is not None:
+                line += f", direction {text['directional']:+.3f}"
+        click.echo(line + ")")
+        return
+    from micromotion.pipelines.evaluate import compare as compare_job
+
+    faces = parse_seeds(seeds) if seeds is not None else [seed]
+    found = run_job(compare_job, list(micromotions), unit="frame", seeds=faces,
+                    strength=list(strength), degrees=words, **job)  # fmt: skip
+    names = ", ".join(s["label"] for s in found.report["micromotions"])
+    wrote = " and ".join(str(p) for p in found.files.values())
+    click.echo(f"wrote {wrote} ({len(found.report['micromotions'])} micromotions: {names}; "
+               f"{len(faces) if job.get('latent') is None else 1} face(s))")  # fmt: skip

@@ -1,7 +1,14 @@
-"""How well a low-rank subspace explains its anchors: energy at rank k, RPCA's sparse part."""
+"""How well a low-rank subspace explains its anchors, and how two micromotions' directions agree.
+
+* :func:`explained_energy`, :func:`sparse_fraction`, :func:`subspace_report`: energy at rank
+  ``k`` and RPCA's sparse part.
+* :func:`direction_cosine`: transfer consistency, the cosine of two directions over the
+  layers both move.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -74,8 +81,46 @@ def subspace_report(mm: Micromotion) -> dict[str, Any] | None:
     }
 
 
+def direction_cosine(a: Micromotion, b: Micromotion) -> dict[str, Any]:
+    """Cosine of two micromotions' directions over the W+ layers both move.
+
+    The masked directions are flattened over the shared layers (one cosine, weighting each
+    layer by its norm, as an edit does) and also compared layer by layer.
+
+    Returns:
+        ``cosine`` (``None`` when no layer is shared or a direction is zero there),
+        ``layers`` (the shared ones) and ``per_layer`` (one cosine, or ``None``, per shared
+        layer).
+
+    Raises:
+        MicromotionError: The two are not ``[num_ws, w_dim]`` of one shape.
+    """
+    if a.direction.shape != b.direction.shape:
+        raise MicromotionError(
+            f"{a.name} and {b.name} have W+ shapes {list(a.direction.shape)} and "
+            f"{list(b.direction.shape)}: not the same generator"
+        )
+    shared = a.mask & b.mask  # [num_ws]
+    layers = [int(i) for i in torch.nonzero(shared).reshape(-1)]
+    da = a.direction.double()[shared]  # [L, w_dim]
+    db = b.direction.double()[shared]
+    per_layer = [_cosine(x, y) for x, y in zip(da, db, strict=True)]
+    return {
+        "cosine": _cosine(da.reshape(-1), db.reshape(-1)) if layers else None,
+        "layers": layers,
+        "per_layer": per_layer,
+    }
+
+
+def _cosine(x: torch.Tensor, y: torch.Tensor) -> float | None:
+    nx, ny = float(x.norm()), float(y.norm())
+    if nx == 0 or ny == 0 or not math.isfinite(nx * ny):
+        return None
+    return round(float((x @ y) / (nx * ny)), 8)
+
+
 def _rounded(values: torch.Tensor) -> list[float]:
     return [round(float(v), 8) for v in values]
 
 
-__all__ = ["explained_energy", "sparse_fraction", "subspace_report"]
+__all__ = ["direction_cosine", "explained_energy", "sparse_fraction", "subspace_report"]
