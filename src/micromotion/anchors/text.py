@@ -221,21 +221,11 @@ def text_anchors(
     """
     config = config or TextAnchorConfig()
     prompts = _prompts(prompts, config)
-    device = G.w_avg.device
     if start_ws is None:
         w0 = sample_ws(G, [config.seed], truncation_psi=config.truncation_psi)  # [1, L, C]
     else:
-        w0 = (
-            start_ws.detach()
-            .to(device=device, dtype=torch.float32)
-            .reshape(-1, *start_ws.shape[-2:])
-        )
-        if w0.shape != (1, G.num_ws, G.w_dim):
-            raise MicromotionError(
-                f"start code must be [{G.num_ws}, {G.w_dim}], got {list(start_ws.shape)}"
-            )
-        if not torch.isfinite(w0).all():
-            raise MicromotionError("the start code contains NaN or inf")
+        w0 = start_ws.detach().reshape(-1, *start_ws.shape[-2:])
+        w0 = _start_codes(G, w0, start_ws, "start code", f"[{G.num_ws}, {G.w_dim}]", one=True)
     with _frozen(G, clip.model, id_model):
         run = _optimise(G, clip, prompts, config, w0, id_model, callback)
     return TextAnchors(
@@ -295,16 +285,24 @@ def multi_text_anchors(
         w0 = sample_ws(G, list(seeds), truncation_psi=config.truncation_psi)  # [F, L, C]
     else:
         assert start_ws is not None  # one of the two, checked above
-        w0 = start_ws.detach().to(device=G.w_avg.device, dtype=torch.float32)
-        if w0.ndim != 3 or w0.shape[0] == 0 or w0.shape[1:] != (G.num_ws, G.w_dim):
-            raise MicromotionError(
-                f"start codes must be [F, {G.num_ws}, {G.w_dim}], got {list(start_ws.shape)}"
-            )
-        if not torch.isfinite(w0).all():
-            raise MicromotionError("the start codes contain NaN or inf")
+        shape = f"[F, {G.num_ws}, {G.w_dim}]"
+        w0 = _start_codes(G, start_ws.detach(), start_ws, "start codes", shape, one=False)
     with _frozen(G, clip.model, id_model):
         run = _optimise(G, clip, prompts, config, w0, id_model, callback)
     return run._replace(prompts=prompts)
+
+
+def _start_codes(
+    G: Generator, w0: torch.Tensor, given: torch.Tensor, what: str, shape: str, *, one: bool
+) -> torch.Tensor:
+    """Start codes ``[F, num_ws, w_dim]`` on the generator's device, checked (``one``: F = 1)."""
+    w0 = w0.to(device=G.w_avg.device, dtype=torch.float32)
+    fits = w0.ndim == 3 and w0.shape[0] > 0 and w0.shape[1:] == (G.num_ws, G.w_dim)
+    if not fits or (one and w0.shape[0] != 1):
+        raise MicromotionError(f"{what} must be {shape}, got {list(given.shape)}")
+    if not torch.isfinite(w0).all():
+        raise MicromotionError(f"the {what} {'contains' if one else 'contain'} NaN or inf")
+    return w0
 
 
 def _prompts(prompts: Sequence[str] | None, config: TextAnchorConfig) -> list[str]:
