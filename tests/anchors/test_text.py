@@ -25,9 +25,11 @@ from micromotion.anchors.text import (
     parse_degrees,
     text_anchors,
 )
+from micromotion.media.images import STRIP_HEIGHT
 from micromotion.networks.clip import ClipModel, resize_for_clip
 from micromotion.networks.irse import IRSE, IdentityLoss
 from micromotion.networks.sampling import sample_ws
+from micromotion.pipelines.outputs import LABEL_BAND
 from micromotion.weights.clip import load_clip, parse_clip_spec
 from micromotion.weights.micromotion import load_micromotion
 
@@ -290,8 +292,13 @@ def test_discover_text_cli(files, G, tmp_path):
     assert record["clip"] == files["clip"] and len(record["clip_weights_sha256"]) == 64
     assert record["generator_fingerprint"] == G.fingerprint() and record["identity_loss"] is False
     strip = Image.open(out.with_name("smile_strip.png"))
-    assert strip.size[0] == 6 * strip.size[1]
+    # The start face and 5 degrees, 128 px tiles, each with its degree in a band under it.
+    assert strip.size == (6 * STRIP_HEIGHT, STRIP_HEIGHT + LABEL_BAND)
     assert json.loads(strip.text["micromotion"])["template"] == "a person with {degree} smile"
+    band = np.asarray(strip.convert("RGB"))[STRIP_HEIGHT:]  # [LABEL_BAND, 6·128, 3]
+    tiles = [band[:, i * STRIP_HEIGHT : (i + 1) * STRIP_HEIGHT] for i in range(6)]
+    assert all(t.max() > 200 for t in tiles)  # every tile has its label, white on black
+    assert not np.array_equal(tiles[2], tiles[4])  # "25%" and "75%" read differently
 
 
 def test_discover_text_template_is_never_evaluated(files, tmp_path):

@@ -13,9 +13,11 @@ from PIL import Image
 from helpers import TINY_CLIP, tiny_clip_module, tiny_generator
 from micromotion import MicromotionError, save_generator
 from micromotion.anchors.text import TextAnchorConfig, multi_text_anchors, text_anchors
+from micromotion.media.images import STRIP_HEIGHT
 from micromotion.networks.clip import ClipModel
 from micromotion.networks.sampling import sample_ws
 from micromotion.pipelines.discover import Decomposition, discover_latents, discover_text
+from micromotion.pipelines.outputs import LABEL_BAND
 from micromotion.weights.micromotion import load_micromotion
 
 DEGREES = ("no", "50%", "100%")
@@ -108,7 +110,13 @@ def test_discover_text_seeds_cli(files, G, tmp_path):
     assert transfer["strength"]["single_face"] == 1.0
     assert np.array(record["clip_loss_final"]).shape == (3, 3)
     strip = Image.open(out.with_name("joint_strip.png"))
-    assert strip.size == (4 * strip.size[1] // 3, strip.size[1])  # 3 rows of 4 tiles
+    # 3 rows of 4 tiles, each row with its degrees under it and its seed in a column left.
+    width, height = strip.size
+    assert height == 3 * (STRIP_HEIGHT + LABEL_BAND) and width > 4 * STRIP_HEIGHT
+    gutter = np.asarray(strip.convert("RGB"))[:, : width - 4 * STRIP_HEIGHT]
+    rows = [gutter[r * (STRIP_HEIGHT + LABEL_BAND) :][:STRIP_HEIGHT] for r in range(3)]
+    assert all(row.max() > 200 for row in rows)  # "seed 1", "seed 2", "seed 3"
+    assert not np.array_equal(rows[0], rows[1])
     # `discover latents` on the saved [F, n, …] anchors decodes the same joint micromotion.
     again = discover_latents(
         out.with_name("joint_anchors.npy"),

@@ -124,8 +124,13 @@ def test_discovery_writes_everything_with_provenance(truth, discovered):
     assert meta["frame_indices"] == list(range(8))
     from PIL import Image
 
+    from micromotion.pipelines.outputs import LABEL_BAND
+
     with Image.open(stem.with_name("motion_strip.png")) as strip:
-        assert strip.size == (8 * 64, 128)  # aligned frames over their reconstructions
+        # Aligned frames over their reconstructions, each frame's index in a band under it.
+        assert strip.size == (8 * 64, 128 + LABEL_BAND)
+        band = np.asarray(strip.convert("RGB"))[128:]
+        assert band[:, :64].max() > 200 and not np.array_equal(band[:, :64], band[:, 64:128])
         assert json.loads(strip.info["micromotion"])["video_sha256"] == record["video_sha256"]
 
 

@@ -55,17 +55,28 @@ def decomposition_options(func: Any) -> Any:
     return func
 
 
-def preset_option(func: Any) -> Any:
-    """``--preset paper``: every setting of the paper's code at once; explicit options win."""
-    return click.option(
-        "--preset",
-        type=click.Choice(["paper"]),
-        default=None,
-        help="Every setting as the paper's code had it: its RPCA, rank 4, endpoints (for text "
-        "and latents ending at the second-to-last anchor, its code's '90%' slip); for text also "
-        "raw CLIP input, degrees, steps, lr, lambdas, truncation, seed. Options given as well "
-        "override it; the file records which.",
-    )(func)
+def preset_option(func: Any = None, *, help: str | None = None) -> Any:
+    """``--preset paper``: every setting of the paper's code at once; explicit options win.
+
+    Args:
+        func: The command (``@preset_option``), or ``None`` for ``@preset_option(help=...)``.
+        help: The option's help, where the command's preset sets other things than a
+            discovery's (``apply``).
+    """
+
+    def decorate(f: Any) -> Any:
+        return click.option(
+            "--preset",
+            type=click.Choice(["paper"]),
+            default=None,
+            help=help
+            or "Every setting as the paper's code had it: its RPCA, rank 4, endpoints (for text "
+            "and latents ending at the second-to-last anchor, its code's '90%' slip); for text "
+            "also raw CLIP input, degrees, steps, lr, lambdas, truncation, seed. Options given as "
+            "well override it; the file records which.",
+        )(f)
+
+    return decorate(func) if func is not None else decorate
 
 
 def apply_preset(
@@ -79,7 +90,8 @@ def apply_preset(
     Args:
         job: The command's options by library parameter name; ``preset`` is removed from it,
             and every setting of the preset is set in it.
-        source: ``text``, ``video`` or ``latents``.
+        source: ``text``, ``video`` or ``latents``; for ``apply``, ``render-official`` or
+            ``render-text`` (:func:`~micromotion.pipelines.animate.preset_render`).
         sources: Library parameter → the click parameter that gave it, where they differ
             (``robust`` ← ``no_robust``).
 
@@ -95,7 +107,8 @@ def apply_preset(
     from micromotion.pipelines.presets import resolve_preset
 
     ctx = click.get_current_context()
-    job["rank"] = parse_rank(job["rank"])  # "4" on the command line, 4 in the preset
+    if "rank" in job:  # discoveries only: "4" on the command line, 4 in the preset
+        job["rank"] = parse_rank(job["rank"])
     typed = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     renamed = sources or {}
     given = {

@@ -9,12 +9,14 @@ import click
 
 from micromotion.cli._common import (
     DEFAULT_GENERATOR,
+    apply_preset,
     device_option,
     encoder_options,
     face_option,
     generator_option,
     inversion_options,
     no_align_option,
+    preset_option,
     settings_from,
     truncation_option,
 )
@@ -81,6 +83,13 @@ from micromotion.core.seeds import MAX_SEED
     is_flag=True,
     help="Frames show the whole --image photo with the moving face blended in.",
 )
+@preset_option(
+    help="Render as the paper's main.py: --generator ffhq-rosinality, --inverter "
+    "restyle-psp-ffhq --iterations 5 --alignment paper, --normalize minmax; for one of its five "
+    "directions --frames 100 --strength 4.95 --fps 30, for a `discover text` micromotion "
+    "--frames 90 --strength 7.12 --fps 60. Options given as well override it; OUT.json "
+    "records which."
+)
 @click.option(
     "-o", "--output", required=True, type=click.Path(path_type=Path), help=".mp4/.gif/.png"
 )
@@ -98,7 +107,8 @@ def apply(
 
     The face is a photo (--image: aligned, inverted, and the aligned input, reconstruction and
     code saved beside the video as OUT_aligned.png, OUT_recon.png and OUT_latent.npy), a code
-    (--latent) or a sampled face (--seed).
+    (--latent) or a sampled face (--seed). --preset paper sets every option the paper's
+    main.py fixed; options typed as well win, each named in a note: line and in OUT.json.
 
     Refused before rendering: a micromotion whose direction is zero on the layers it moves
     (nothing would move), strengths that are not finite or overflow float32, and outputs that
@@ -106,7 +116,7 @@ def apply(
     black or white (the clip is written; try a smaller --strength).
     """
     from micromotion.errors import MicromotionError
-    from micromotion.pipelines.animate import ClipSettings, PhotoSettings, animate
+    from micromotion.pipelines.animate import ClipSettings, PhotoSettings, animate, preset_render
 
     specs = list(micromotions) + list(extra)
     if not specs:
@@ -119,10 +129,15 @@ def apply(
         )
     if no_align and face is not None:
         raise MicromotionError("--face needs alignment; it cannot be combined with --no-align")
+    # The paper's two modes render differently: which one is known from the micromotion.
+    mode = preset_render(specs) if job["preset"] is not None else ""
+    preset = apply_preset(job, mode)  # fills what was not typed, the generator included
     clip = settings_from(ClipSettings, job)
     photo = settings_from(PhotoSettings, job, align=not no_align, face=face, paste_back=paste_back)
     # The other options are the pipeline's parameters, by name.
-    done = run_job(animate, specs, unit="frame", image=image, clip=clip, photo=photo, **job)
+    done = run_job(
+        animate, specs, unit="frame", image=image, clip=clip, photo=photo, preset=preset, **job
+    )
     if done.photo_files is not None and image is not None:
         names = ", ".join(p.name for p in done.photo_files.values())
         click.echo(

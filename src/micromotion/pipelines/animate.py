@@ -4,6 +4,12 @@ Frame ``i`` of ``frames`` is ``w + (i / (frames − 1)) · Σ strengthₖ · d�
 For a photo, the face is aligned and inverted first, and the crop, the reconstruction and the
 code are saved beside the clip (``OUT_aligned.png``, ``OUT_recon.png``, ``OUT_latent.npy``);
 the clip's record goes to ``OUT.json`` (``OUT.mp4.json`` for ``OUT.mp4``).
+
+Under a preset (``apply --preset paper``: :func:`preset_render` says which of ``main.py``'s two
+modes a micromotion gets, :func:`~micromotion.pipelines.presets.resolve_preset` the settings)
+``OUT.json`` also records ``preset`` — its overrides, notes and known differences. The record
+embedded in the clip itself holds the rendering settings alone, so a clip made with the preset
+is byte for byte the clip of the same settings typed out (with ``SOURCE_DATE_EPOCH`` set).
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import json
 import math
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +58,7 @@ from micromotion.pipelines.photo import (
     open_inverter,
     paper_crop,
 )
+from micromotion.pipelines.presets import Render, check_preset
 from micromotion.render.codes import clip_codes, loop_indices
 from micromotion.render.frames import NORMALIZE, render_frames
 from micromotion.subspace.micromotion import Micromotion
@@ -189,6 +196,7 @@ def animate(
     photo: PhotoSettings | None = None,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
+    preset: Mapping[str, Any] | None = None,
 ) -> Animation:
     """Animate one face along ``micromotions`` and write the clip (``.mp4``, ``.gif``, ``.png``).
 
@@ -207,6 +215,10 @@ def animate(
         photo: How the photo becomes a code.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         progress: Progress reporting (``invert`` per step, ``render`` per frame).
+        preset: The record of a preset the settings come from
+            (:func:`~micromotion.pipelines.presets.resolve_preset` for
+            :func:`preset_render`'s mode); checked against the settings used, and stored
+            in ``OUT.json`` as ``preset``.
 
     Returns:
         The files written and the record.
@@ -244,7 +256,7 @@ def animate(
     fetch_all([generator, *specs, *lpips_names, *encoder_name])
     with outputs:  # every file of the result appears at the end, or none
         return _animate(specs, values, outputs, generator, photo_path, latent, index, seed,
-                        truncation_psi, clip, photo, device, progress)  # fmt: skip
+                        truncation_psi, clip, photo, device, progress, preset)  # fmt: skip
 
 
 def _animate(
@@ -261,9 +273,15 @@ def _animate(
     photo: PhotoSettings,
     device: str | torch.device,
     progress: Progress | None,
+    preset: Mapping[str, Any] | None,
 ) -> Animation:
     out = outputs.files["clip"]
     loaded = [s if isinstance(s, Micromotion) else load_micromotion(s) for s in specs]
+    if preset is not None:
+        actual = {"strengths": values, **asdict(clip), **asdict(photo)}
+        if isinstance(generator, str | os.PathLike):
+            actual["generator"] = str(generator)
+        check_preset(preset, preset_render(loaded), actual)
     if clip.layers is not None:
         loaded = [mm.with_layers(clip.layers) for mm in loaded]
     G, spec = open_generator(generator, device)
@@ -347,8 +365,46 @@ def _animate(
             last = batch[-1]
             sink.write(paster(batch) if paster is not None else batch)
     _warn_if_saturated(first, last, values)
+    if preset is not None:  # how the settings were chosen: beside the clip, not inside it
+        record = {**record, "preset": dict(preset)}
     save_record(outputs.path("record"), record)
     return Animation(out, outputs.files["record"], total, record, **inverted)
+
+
+def preset_render(micromotions: Sequence[str | os.PathLike[str] | Micromotion]) -> Render:
+    """Which of ``main.py``'s two renders a preset gives ``micromotions``.
+
+    The paper's code rendered one direction per clip: one of its five pre-computed ones
+    (``--category C``: ``render-official``) or one it had just made from text
+    (``--category custom``: ``render-text``), each with its own frames, strength and fps.
+
+    Args:
+        micromotions: Files, zoo names or loaded micromotions (exactly one).
+
+    Returns:
+        ``render-official`` or ``render-text``.
+
+    Raises:
+        ParameterError: ``preset``, for several micromotions or one the paper's code never
+            rendered (from video, from saved anchors, a baseline).
+    """
+    if len(micromotions) != 1:
+        raise ParameterError(
+            "preset",
+            f"paper renders one micromotion, as the paper's main.py; got {len(micromotions)}",
+        )
+    spec = micromotions[0]
+    mm = spec if isinstance(spec, Micromotion) else load_micromotion(spec)
+    source = mm.metadata.get("source")
+    if source == "official":
+        return "render-official"
+    if source == "text":
+        return "render-text"
+    raise ParameterError(
+        "preset",
+        f"paper renders the paper's five directions and text micromotions; {mm.name} comes "
+        f"from {source or 'an unknown source'} (give the clip's options without the preset)",
+    )
 
 
 #: A last frame with more than this share of its values at 0 or 255 is reported as saturated.

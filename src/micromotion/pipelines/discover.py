@@ -7,7 +7,6 @@ and ``NAME.json`` — all four or none (:func:`micromotion.pipelines.outputs.wri
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -31,7 +30,6 @@ from micromotion.core.provenance import provenance
 from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import check_backend
-from micromotion.media.images import make_strip
 from micromotion.media.video_in import probe_video
 from micromotion.networks.clip import ClipModel
 from micromotion.networks.irse import IdentityLoss
@@ -44,8 +42,6 @@ from micromotion.pipelines.outputs import (
     OutputSet,
     check_output,
     discovery_outputs,
-    save_npy,
-    save_record,
     write_discovery,
 )
 from micromotion.pipelines.photo import InverterSettings, open_inverter
@@ -407,13 +403,12 @@ def discover_text(
         clip_loss_final=result.clip_loss.double().round(decimals=6).tolist(),
         **faces,
     )
-    if seeds is None:
-        files = write_discovery(
-            outputs, micromotion=mm, anchors=result.anchors, strip_images=result.images,
-            record=record,
-        )  # fmt: skip
-    else:
-        files = _write_faces(outputs, mm, result.anchors, result.images, record)
+    # The strip: the start code, then one tile per degree; one row per face with --seeds.
+    files = write_discovery(
+        outputs, micromotion=mm, anchors=result.anchors, strip_images=result.images,
+        record=record, labels=["start", *config.degrees],
+        row_labels=None if seeds is None else [f"seed {s}" for s in seeds],
+    )  # fmt: skip
     return Discovery(mm, files, record, result.anchors, tuple(notes), transfer=transfer)
 
 
@@ -563,32 +558,6 @@ def _cosine(a: Micromotion, b: Micromotion) -> float:
     return float(x @ y / (x.norm() * y.norm()).clamp_min(1e-300))
 
 
-def _write_faces(
-    outputs: OutputSet,
-    mm: Micromotion,
-    anchors: torch.Tensor,
-    images: np.ndarray,
-    record: dict[str, Any],
-) -> dict[str, Path]:
-    """:func:`~micromotion.pipelines.outputs.write_discovery` for several faces.
-
-    ``anchors`` ``[F, n, num_ws, w_dim]`` are saved as they are; the strip has one row per
-    face (``images`` ``uint8`` ``[F, n, R, R, 3]``).
-    """
-    from PIL import Image
-    from PIL.PngImagePlugin import PngInfo
-
-    info = PngInfo()
-    info.add_text("micromotion", json.dumps(record, allow_nan=False))
-    strip = np.concatenate([make_strip(row) for row in images], axis=0)  # [F·h, n·w, 3]
-    with outputs as out:
-        mm.save(out.path("micromotion"))
-        save_npy(out.path("anchors"), anchors.detach().float().cpu().numpy())
-        Image.fromarray(strip).save(out.path("strip"), format="PNG", pnginfo=info)
-        save_record(out.path("record"), record)
-    return dict(outputs.files)
-
-
 def discover_video(
     video: str | os.PathLike[str],
     *,
@@ -710,8 +679,9 @@ def discover_video(
     pick = np.unique(np.linspace(0, len(result.frame_indices) - 1, STRIP_TILES).round())
     tiles = np.concatenate([result.aligned, result.reconstructions], axis=1)[pick.astype(int)]
     files = write_discovery(
-        outputs, micromotion=mm, anchors=result.anchors, strip_images=tiles, record=record
-    )
+        outputs, micromotion=mm, anchors=result.anchors, strip_images=tiles, record=record,
+        labels=[f"frame {result.frame_indices[i]}" for i in pick.astype(int)],
+    )  # fmt: skip
     return Discovery(mm, files, record, result.anchors, notes, psnr=result.psnr)
 
 

@@ -19,7 +19,13 @@ purpose, the preset takes the code's side:
   the stored noise, OpenAI's ViT-B/32, and CLIP fed raw ``[-1, 1]`` pixels (StyleCLIP's
   ``criteria/clip_loss.py`` applies no CLIP normalisation: ``clip_normalize=False``);
 * video anchors: ReStyle with 5 iterations (``main.py``: ``n_iters_per_batch = 5``) and no
-  projector refinement.
+  projector refinement;
+* rendering (``apply --preset paper``) as ``main.py`` did: rosinality's FFHQ network, the photo
+  inverted by ReStyle-pSp (5 iterations) from the code's own 256 px crop, each frame stretched
+  by its minimum and maximum; for one of the five shipped directions (``--category C``) 100
+  frames ``w + (i/100)·5·d`` at 30 fps, i.e. strength ``4.95 = 5·99/100`` over our
+  ``i/(frames−1)``; for a text micromotion (``--category custom``) 90 frames
+  ``w + (i/100)·8·d`` at 60 fps, i.e. strength ``7.12 = 8·89/100``.
 
 What a preset cannot reproduce is listed in :data:`PAPER_DIFFERENCES` and in each record's
 ``notes``. Values given explicitly win over the preset's; the record lists them under
@@ -38,6 +44,11 @@ from micromotion.core.defaults import DEFAULT_CLIP, DEFAULT_DEGREES
 from micromotion.errors import ParameterError
 
 Source = Literal["text", "video", "latents"]
+
+#: What ``apply`` renders under a preset: one of the paper's shipped directions
+#: (``render-official``, ``main.py --category C``) or a text micromotion (``render-text``,
+#: ``main.py --category custom``).
+Render = Literal["render-official", "render-text"]
 
 #: The names :func:`resolve_preset` knows.
 PRESETS = ("paper",)
@@ -71,6 +82,34 @@ _PAPER_TEXT: dict[str, Any] = {
 #: The paper's inverter settings (``main.py``: ReStyle-pSp, ``n_iters_per_batch = 5``).
 _PAPER_VIDEO: dict[str, Any] = {"iterations": 5, "refine": 0}
 
+#: How ``main.py`` rendered every clip (both modes).
+_PAPER_RENDER: dict[str, Any] = {
+    "generator": "ffhq-rosinality",  # main.py: rosinality's conversion of config-f FFHQ
+    "inverter": "restyle-psp-ffhq",  # main.py: ReStyle-pSp (not "auto": that picks the projector
+    # for ffhq-rosinality, a zoo entry of its own)
+    "iterations": 5,  # main.py: n_iters_per_batch = 5
+    "refine": 0,  # main.py: the encoder's code, no optimisation after it
+    "alignment": "paper",  # main.py: the FFHQ recipe straight to 256 px for the encoder
+    "normalize": "minmax",  # main.py: each frame stretched by its own min and max
+}
+
+#: The clip of each mode: frames, strength (for ``w + (i/(frames-1))·s·d``) and fps.
+_PAPER_CLIPS: dict[str, dict[str, Any]] = {
+    # --category C: w + (i/100)·5·d for i = 0..99 at 30 fps; 5·99/100 = 4.95 at the last frame
+    "render-official": {"frames": 100, "strengths": [4.95], "fps": 30.0},
+    # --category custom: w + (i/100)·8·d for i = 0..89 at 60 fps; 8·89/100 = 7.12
+    "render-text": {"frames": 90, "strengths": [7.12], "fps": 60.0},
+}
+
+#: Where a render differs from ``main.py``'s even under ``apply --preset paper``.
+PAPER_RENDER_DIFFERENCES = (
+    "the codes are w + (i/(frames-1))*s*d with s = 4.95 (or 7.12); the code's w + (i/100)*5*d "
+    "(or 8*d) gives the same codes up to float32 rounding",
+    "StyleGAN2 and ReStyle-pSp are our implementations: on random weights they match the "
+    "reference code to 1e-4 (images), not bit for bit",
+    "the clip is encoded by our writer (the -o suffix chooses MP4 or GIF), not the code's",
+)
+
 #: Where any run differs from the paper's code even under ``--preset paper``.
 PAPER_DIFFERENCES = (
     "the rank-4 reconstruction is an exact SVD (the code's torch.pca_lowrank is randomised)",
@@ -97,24 +136,30 @@ class ResolvedPreset:
     record: dict[str, Any] = field(default_factory=dict)
 
 
-def preset_values(name: str, source: Source) -> dict[str, Any]:
-    """Every setting preset ``name`` fixes for a discovery from ``source``.
+def preset_values(name: str, source: Source | Render) -> dict[str, Any]:
+    """Every setting preset ``name`` fixes for a discovery from ``source``, or a render.
 
     Args:
         name: A preset (see :data:`PRESETS`).
-        source: ``text``, ``video`` or ``latents``: which discovery the settings are for.
+        source: ``text``, ``video`` or ``latents``: which discovery the settings are for; or
+            ``render-official`` / ``render-text``: ``apply`` of one of the paper's shipped
+            directions / of a text micromotion.
 
     Returns:
         Library parameter names (fields of
         :class:`~micromotion.anchors.text.TextAnchorConfig`,
         :class:`~micromotion.pipelines.discover.Decomposition`, ``clip``, ``iterations``,
-        ``refine``) → values.
+        ``refine``; for a render the parameters of
+        :func:`~micromotion.pipelines.animate.animate` and the fields of its
+        ``ClipSettings`` and ``PhotoSettings``) → values.
 
     Raises:
         ParameterError: An unknown preset or source.
     """
     if name not in PRESETS:
         raise ParameterError("preset", f"{name!r}: choose one of {', '.join(PRESETS)}")
+    if source in _PAPER_CLIPS:
+        return {**_PAPER_RENDER, **_PAPER_CLIPS[source]}
     if source not in ("text", "video", "latents"):
         raise ParameterError("preset", f"no preset for a discovery from {source!r}")
     # The slip lives in the code's decomposition step (pca.py keeps the first n - 1
@@ -127,12 +172,12 @@ def preset_values(name: str, source: Source) -> dict[str, Any]:
     return values
 
 
-def resolve_preset(name: str, source: Source, given: Mapping[str, Any]) -> ResolvedPreset:
+def resolve_preset(name: str, source: Source | Render, given: Mapping[str, Any]) -> ResolvedPreset:
     """Merge preset ``name`` with the settings given explicitly; the given ones win.
 
     Args:
         name: A preset (see :data:`PRESETS`).
-        source: ``text``, ``video`` or ``latents``.
+        source: ``text``, ``video``, ``latents``, ``render-official`` or ``render-text``.
         given: Parameters the user set explicitly, by library name, with their values.
 
     Returns:
@@ -146,7 +191,7 @@ def resolve_preset(name: str, source: Source, given: Mapping[str, Any]) -> Resol
     }
     merged = {key: given.get(key, value) for key, value in values.items()}
     notes = []
-    if merged["end_anchor"] == -2:
+    if merged.get("end_anchor") == -2:
         notes.append(
             "end_anchor -2: as the paper's code, the direction ends at the second-to-last "
             'reconstructed anchor ("90%" of the text anchors), not the last'
@@ -155,17 +200,27 @@ def resolve_preset(name: str, source: Source, given: Mapping[str, Any]) -> Resol
         "name": name,
         "overrides": overrides,
         "notes": notes,
-        "differences": list(PAPER_DIFFERENCES),
+        "differences": list(
+            PAPER_RENDER_DIFFERENCES if source in _PAPER_CLIPS else PAPER_DIFFERENCES
+        ),
     }
+    if source in _PAPER_CLIPS:
+        record["mode"] = (
+            "main.py --category C (a shipped direction)"
+            if source == "render-official"
+            else "main.py --category custom (a text micromotion)"
+        )
     return ResolvedPreset(merged, record)
 
 
-def check_preset(preset: Mapping[str, Any], source: Source, actual: Mapping[str, Any]) -> None:
+def check_preset(
+    preset: Mapping[str, Any], source: Source | Render, actual: Mapping[str, Any]
+) -> None:
     """Refuse a preset record that the settings in use do not match.
 
     Args:
         preset: A record from :func:`resolve_preset` (``name`` and ``overrides``).
-        source: ``text``, ``video`` or ``latents``.
+        source: ``text``, ``video``, ``latents``, ``render-official`` or ``render-text``.
         actual: The settings the run uses, by library parameter name.
 
     Raises:
@@ -194,7 +249,9 @@ def _jsonable(value: Any) -> Any:
 
 __all__ = [
     "PAPER_DIFFERENCES",
+    "PAPER_RENDER_DIFFERENCES",
     "PRESETS",
+    "Render",
     "ResolvedPreset",
     "check_preset",
     "preset_values",
