@@ -30,7 +30,10 @@ from micromotion.errors import ParameterError
 @generator_option
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True)
 @click.option(
-    "--seeds", default=None, metavar="LIST", help="With --compare: faces, e.g. 0-3,7 (averaged)."
+    "--seeds",
+    default=None,
+    metavar="LIST",
+    help="With --compare: faces, e.g. 0-3,7 (averaged). Not with --latent.",
 )
 @start_code_options
 @truncation_option
@@ -43,6 +46,20 @@ from micromotion.errors import ParameterError
     help="At the last frame; with --compare once for all or once per MICROMOTION.",
 )
 @click.option("--frames", type=click.IntRange(2), default=16, show_default=True)
+@click.option(
+    "--ganspace-samples",
+    type=click.IntRange(2),
+    default=20_000,  # EVAL_GANSPACE_SAMPLES; the CLI does not import the pipeline to show it
+    show_default=True,
+    help="z samples for the PCA of a ganspace[:K] micromotion.",
+)
+@click.option(
+    "--ganspace-seed",
+    type=click.IntRange(0, MAX_SEED),
+    default=0,
+    show_default=True,
+    help="Seed of those samples.",
+)
 @id_weights_option("ArcFace IR-SE50 weights: identity to frame 0, TL-ID and TG-ID.")
 @click.option("--lpips", is_flag=True, help="Also LPIPS-VGG between consecutive frames.")
 @clip_option(
@@ -88,9 +105,17 @@ def evaluate_cmd(
     frame to its degree's prompt and the CLIP directional similarity. Subspace: explained
     energy and RPCA's sparse fraction per layer (for micromotions decoded from anchors).
 
-    With --compare, every MICROMOTION is scored on the faces of --seeds (mean ± std over them),
-    with the cosine of every pair of directions over the layers both move; --plot draws the
-    curves.
+    With --compare, every MICROMOTION is scored on the same faces (mean ± std over them):
+    those of --seeds, or every row of --latent CODES.npy ([N, num_ws, w_dim], as `generate`
+    writes DIR/latents.npy; --index I scores one row), with the cosine of every pair of
+    directions over the layers both move; --plot draws the curves.
+
+    A MICROMOTION may be a baseline computed from --generator on the fly: sefa, sefa:K,
+    ganspace or ganspace:K (K the component, default 0), on the layers of the first
+    MICROMOTION file (all layers if none). Write ./sefa for a file called sefa. Strengths
+    differ by kind (one --strength per MICROMOTION): SeFa directions have unit norm per layer
+    (about 3-5 is a clear edit), GANSpace ones are one σ of w (about 2-3), a decoded one spans
+    its anchors (1 = the whole motion).
     """
     from micromotion.core.seeds import parse_seeds
 
@@ -131,10 +156,12 @@ def evaluate_cmd(
         return
     from micromotion.pipelines.evaluate import compare as compare_job
 
-    faces = parse_seeds(seeds) if seeds is not None else [seed]
+    faces = parse_seeds(seeds) if seeds is not None else None
+    if faces is None and job.get("latent") is None:
+        faces = [seed]
     found = run_job(compare_job, list(micromotions), unit="frame", seeds=faces,
                     strength=list(strength), degrees=words, **job)  # fmt: skip
     names = ", ".join(s["label"] for s in found.report["micromotions"])
     wrote = " and ".join(str(p) for p in found.files.values())
     click.echo(f"wrote {wrote} ({len(found.report['micromotions'])} micromotions: {names}; "
-               f"{len(faces) if job.get('latent') is None else 1} face(s))")  # fmt: skip
+               f"{len(found.report['starts'])} face(s))")  # fmt: skip

@@ -26,6 +26,7 @@ from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.networks.clip import ClipModel
 from micromotion.networks.sampling import mapped_w, sample_ws
+from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import GeneratorSpec, cached, open_generator
 from micromotion.pipelines.outputs import check_output
 from micromotion.subspace.baselines import (
@@ -114,48 +115,18 @@ def sefa_direction(
     outputs = OutputSet({"micromotion": out}, reads=[generator])
     _check_component(component)
     G, spec = open_generator(generator, device)
-    mask = _mask(layers, G.num_ws)
+    _mask(layers, G.num_ws)
     _check_component(component, G.w_dim)
 
-    # Step 1 — the affines reading the chosen entries, and their factorisation.
-    affines = [
-        (entry, label, module)
-        for entry, label, module in G.synthesis.style_affines()
-        if bool(mask[entry]) and (include_torgb or not label.endswith("torgb"))
-    ]
-    if not affines:
-        raise ParameterError.worded(
-            "{layers} {spec}: these entries feed no convolution (only a ToRGB); choose other "
-            "layers or add {include_torgb}",
-            "layers",
-            "include_torgb",
-            spec=layers,
-        )
-    comps = sefa(
-        [module.weight * module.weight_gain for _, _, module in affines], normalize=normalize
-    )
-
-    # Step 2 — the micromotion and its file.
-    mm = as_micromotion(
-        comps.directions[component],
-        num_ws=G.num_ws,
+    # Steps 1 and 2 — the chosen affines' factorisation, and the micromotion.
+    mm, comps = sefa_micromotion(
+        G,
+        component=component,
         layers=layers,
+        normalize=normalize,
+        include_torgb=include_torgb,
         name=name or out.name.removesuffix(".safetensors"),
-        source="sefa",
-        generator_fingerprint=G.fingerprint(),
-        metadata={
-            "component": component,
-            "eigenvalue": float(comps.values[component]),
-            "explained": float(comps.explained[component]),
-            "eigenvalues": _kept(comps.values),
-            "affines": [label for _, label, _ in affines],
-            "normalize": normalize,
-            "include_torgb": include_torgb,
-            "scale": "unit",
-            "generator": spec,
-            "reference": "Shen & Zhou, Closed-Form Factorization of Latent Semantics in GANs, "
-            "CVPR 2021",
-        },
+        generator_spec=spec,
     )
     with outputs:
         mm.save(outputs.path("micromotion"))
@@ -210,42 +181,19 @@ def ganspace_direction(
     _check_component(component, G.w_dim)
 
     # Step 1 — sample w and take its principal components.
-    total = -(-samples // _BATCH)
-
-    def batches() -> Iterator[torch.Tensor]:
-        for i, w in enumerate(mapped_w(G, samples, seed=seed, batch=_BATCH)):  # [B, w_dim]
-            yield w
-            if progress is not None:
-                progress("sample w", i + 1, total, "")
-
-    comps = ganspace(batches())
-    std = float(comps.values[component].clamp_min(0).sqrt())
-    vector = comps.directions[component] * (std if scale == "std" else 1.0)  # [w_dim]
-    if not bool(vector.abs().max() > 0):
-        raise MicromotionError(f"component {component} has zero variance: w does not move along it")
+    comps = ganspace_components(G, samples=samples, seed=seed, progress=progress)
 
     # Step 2 — the micromotion and its file.
-    assert comps.mean is not None
-    mm = as_micromotion(
-        vector,
-        num_ws=G.num_ws,
+    mm = ganspace_micromotion(
+        G,
+        comps,
+        component=component,
         layers=layers,
+        samples=samples,
+        seed=seed,
+        scale=scale,
         name=name or out.name.removesuffix(".safetensors"),
-        source="ganspace",
-        generator_fingerprint=G.fingerprint(),
-        metadata={
-            "component": component,
-            "variance": float(comps.values[component]),
-            "std": std,
-            "explained": float(comps.explained[component]),
-            "variances": _kept(comps.values),
-            "samples": samples,
-            "seed": seed,
-            "scale": scale,
-            "generator": spec,
-            "reference": "Härkönen et al., GANSpace: Discovering Interpretable GAN Controls, "
-            "NeurIPS 2020",
-        },
+        generator_spec=spec,
     )
     with outputs:
         mm.save(outputs.path("micromotion"))
@@ -444,6 +392,167 @@ def interfacegan_direction(
     return Baseline(mm, {"micromotion": out}, None, boundary)
 
 
+def sefa_micromotion(
+    G: Generator,
+    *,
+    component: int = 0,
+    layers: str | None = None,
+    normalize: bool = True,
+    include_torgb: bool = False,
+    name: str,
+    generator_spec: str,
+) -> tuple[Micromotion, Components]:
+    """SeFa's ``component``-th direction of a loaded generator, as a micromotion (no file).
+
+    :func:`sefa_direction` writes what this returns; ``micromotion evaluate --compare sefa:K``
+    scores it without a file. Arguments as :func:`sefa_direction`'s.
+
+    Args:
+        G: The generator.
+        component: Which eigenvector, 0 = the largest eigenvalue.
+        layers: W+ entries whose affines are factorised and which the edit moves.
+        normalize: Unit-norm style channels before factorising.
+        include_torgb: Factorise the ToRGB affines as well.
+        name: Name to record.
+        generator_spec: How the generator was named (recorded).
+
+    Returns:
+        The micromotion and every component.
+    """
+    mask = _mask(layers, G.num_ws)
+    _check_component(component, G.w_dim)
+    affines = [
+        (entry, label, module)
+        for entry, label, module in G.synthesis.style_affines()
+        if bool(mask[entry]) and (include_torgb or not label.endswith("torgb"))
+    ]
+    if not affines:
+        raise ParameterError.worded(
+            "{layers} {spec}: these entries feed no convolution (only a ToRGB); choose other "
+            "layers or add {include_torgb}",
+            "layers",
+            "include_torgb",
+            spec=layers,
+        )
+    comps = sefa(
+        [module.weight * module.weight_gain for _, _, module in affines], normalize=normalize
+    )
+    mm = as_micromotion(
+        comps.directions[component],
+        num_ws=G.num_ws,
+        layers=layers,
+        name=name,
+        source="sefa",
+        generator_fingerprint=G.fingerprint(),
+        metadata={
+            "component": component,
+            "eigenvalue": float(comps.values[component]),
+            "explained": float(comps.explained[component]),
+            "eigenvalues": _kept(comps.values),
+            "affines": [label for _, label, _ in affines],
+            "normalize": normalize,
+            "include_torgb": include_torgb,
+            "scale": "unit",
+            "generator": generator_spec,
+            "reference": "Shen & Zhou, Closed-Form Factorization of Latent Semantics in GANs, "
+            "CVPR 2021",
+        },
+    )
+    return mm, comps
+
+
+def ganspace_components(
+    G: Generator,
+    *,
+    samples: int = GANSPACE_SAMPLES,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Components:
+    """GANSpace's principal components of ``w = mapping(z)``, ``samples`` draws from ``seed``.
+
+    Computed once, they serve every component (:func:`ganspace_micromotion`).
+
+    Args:
+        G: The generator.
+        samples: ``z ~ N(0, I)`` samples mapped to untruncated ``w``.
+        seed: Seed of the samples (drawn on the CPU, the same on every device).
+        progress: Progress reporting (``sample w``, per batch).
+
+    Returns:
+        Every component with the variance of ``w`` along it, and the mean.
+    """
+    total = -(-samples // _BATCH)
+
+    def batches() -> Iterator[torch.Tensor]:
+        for i, w in enumerate(mapped_w(G, samples, seed=seed, batch=_BATCH)):  # [B, w_dim]
+            yield w
+            if progress is not None:
+                progress("sample w", i + 1, total, "")
+
+    return ganspace(batches())
+
+
+def ganspace_micromotion(
+    G: Generator,
+    comps: Components,
+    *,
+    component: int = 0,
+    layers: str | None = None,
+    samples: int,
+    seed: int,
+    scale: Scale = "std",
+    name: str,
+    generator_spec: str,
+) -> Micromotion:
+    """GANSpace's ``component``-th direction from :func:`ganspace_components`, no file.
+
+    :func:`ganspace_direction` writes what this returns; ``micromotion evaluate --compare
+    ganspace:K`` scores it without a file.
+
+    Args:
+        G: The generator the components came from.
+        comps: Its components.
+        component: Which component, 0 = the largest variance.
+        layers: W+ entries the edit moves (default: all).
+        samples: The sample count the components came from (recorded).
+        seed: Their seed (recorded).
+        scale: ``"std"``: strength 1 is one σ of ``w`` along it; ``"unit"``: unit norm.
+        name: Name to record.
+        generator_spec: How the generator was named (recorded).
+
+    Returns:
+        The micromotion.
+    """
+    _mask(layers, G.num_ws)
+    _check_component(component, G.w_dim)
+    std = float(comps.values[component].clamp_min(0).sqrt())
+    vector = comps.directions[component] * (std if scale == "std" else 1.0)  # [w_dim]
+    if not bool(vector.abs().max() > 0):
+        raise MicromotionError(f"component {component} has zero variance: w does not move along it")
+    assert comps.mean is not None
+    return as_micromotion(
+        vector,
+        num_ws=G.num_ws,
+        layers=layers,
+        name=name,
+        source="ganspace",
+        generator_fingerprint=G.fingerprint(),
+        metadata={
+            "component": component,
+            "variance": float(comps.values[component]),
+            "std": std,
+            "explained": float(comps.explained[component]),
+            "variances": _kept(comps.values),
+            "samples": samples,
+            "seed": seed,
+            "scale": scale,
+            "generator": generator_spec,
+            "reference": "Härkönen et al., GANSpace: Discovering Interpretable GAN Controls, "
+            "NeurIPS 2020",
+        },
+    )
+
+
 def _read_codes(path: Path, num_ws: int, w_dim: int) -> torch.Tensor:
     """``[N, w_dim]`` or ``[N, num_ws, w_dim]`` float64 codes from a ``.npy`` (no pickles)."""
     import numpy as np
@@ -569,7 +678,10 @@ __all__ = [
     "INTERFACEGAN_RATIO",
     "INTERFACEGAN_SAMPLES",
     "Baseline",
+    "ganspace_components",
     "ganspace_direction",
+    "ganspace_micromotion",
     "interfacegan_direction",
     "sefa_direction",
+    "sefa_micromotion",
 ]

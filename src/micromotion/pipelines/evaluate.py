@@ -20,6 +20,18 @@ What a clip is scored on:
 * subspace, for micromotions decoded from anchors: explained energy at the file's rank and
   RPCA's sparse fraction per layer.
 
+Baselines need no file: among the micromotions, ``sefa``, ``sefa:K``, ``ganspace`` and
+``ganspace:K`` (``K`` the component, default 0) are computed from the generator on the fly
+(:mod:`micromotion.pipelines.baselines`, the code ``micromotion baseline`` writes files with),
+on the layers of the first micromotion that is not a baseline (all layers if there is none).
+The rule (:func:`parse_baseline`): only a ``str`` spelt exactly so is a baseline; a path
+such as ``./sefa`` or a :class:`~pathlib.Path` is always a file, and a bare ``sefa`` that is
+also a file in the working directory is refused as ambiguous.
+
+Faces: seeds, or the rows of a ``.npy`` of W+ codes (``[N, num_ws, w_dim]``, as ``micromotion
+generate`` writes ``latents.npy``; ``invert``'s ``[num_ws, w_dim]`` code is one face):
+:func:`compare` scores every row, or the ``index``-th.
+
 A null edit (strength 0) scores distance 0, identity 1 and TL-ID = TG-ID = 1 (relative 1).
 """
 
@@ -27,6 +39,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +48,7 @@ from typing import Any
 import torch
 
 from micromotion.core.defaults import DEFAULT_DEGREES
-from micromotion.core.io import require_file, sha256_file
+from micromotion.core.io import load_float_npy, require_file, sha256_file
 from micromotion.core.numbers import check_real
 from micromotion.core.outputs import OutputSet, input_files
 from micromotion.core.progress import Progress
@@ -49,6 +62,11 @@ from micromotion.networks.lpips import perceptual_loss
 from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import GeneratorSpec, cached, open_generator
+from micromotion.pipelines.baselines import (
+    ganspace_components,
+    ganspace_micromotion,
+    sefa_micromotion,
+)
 from micromotion.pipelines.evaluate_plot import draw_comparison
 from micromotion.pipelines.latents import read_code
 from micromotion.pipelines.outputs import save_record
@@ -65,6 +83,8 @@ from micromotion.render.metrics import (
     temporal_identity,
     text_alignment,
 )
+from micromotion.subspace.baselines import Components
+from micromotion.subspace.layers import layers_text
 from micromotion.subspace.metrics import direction_cosine, subspace_report
 from micromotion.subspace.micromotion import Micromotion
 from micromotion.weights.clip import load_clip
@@ -76,8 +96,61 @@ from micromotion.weights.micromotion import load_micromotion
 _BATCH = 8
 #: Micromotions one comparison may hold (each is rendered on every face).
 MAX_COMPARED = 16
+#: GANSpace's samples for a ``ganspace:K`` computed on the fly. The file-writing job's
+#: default (100 000) is for a direction kept and reused; for a comparison, 20 000 samples
+#: estimate the leading components of a 512-wide ``w`` well (their spread is ~1/√n) in a few
+#: seconds on a GPU.
+EVAL_GANSPACE_SAMPLES = 20_000
 
 MicromotionSpec = str | os.PathLike[str] | Micromotion
+#: ``sefa``, ``sefa:K``, ``ganspace``, ``ganspace:K``; anything after the colon is checked.
+_BASELINE = re.compile(r"(sefa|ganspace)(?::(.*))?", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class BaselineSpec:
+    """A baseline computed on the fly instead of read from a file (``sefa:2``).
+
+    Attributes:
+        method: ``"sefa"`` or ``"ganspace"``.
+        component: Which direction, 0 = the strongest.
+    """
+
+    method: str
+    component: int
+
+    @property
+    def label(self) -> str:
+        """How the comparison names it: ``sefa:0``."""
+        return f"{self.method}:{self.component}"
+
+
+def parse_baseline(spec: object) -> BaselineSpec | None:
+    """The baseline a micromotion spec names, or ``None`` for a file, zoo name or object.
+
+    Only a ``str`` spelt ``sefa``, ``sefa:K``, ``ganspace`` or ``ganspace:K`` is a baseline
+    (``K`` an integer ≥ 0, default 0); ``./sefa``, ``dir/sefa`` or ``Path("sefa")`` are files.
+
+    Raises:
+        MicromotionError: A baseline spelling with a bad component (``sefa:x``, ``sefa:-1``),
+            or a bare name that is also a file in the working directory (ambiguous).
+    """
+    if not isinstance(spec, str):
+        return None
+    found = _BASELINE.fullmatch(spec)
+    if found is None:
+        return None
+    method, text = found.group(1), found.group(2)
+    if text is not None and not (text.isascii() and text.isdigit()):
+        raise MicromotionError(
+            f"{spec!r}: a baseline's component must be an integer ≥ 0 ({method}:K, e.g. "
+            f"{method}:0); for a file of that name write ./{spec}"
+        )
+    if os.path.lexists(spec):
+        raise MicromotionError(
+            f"{spec!r} names both a baseline and a file here: write ./{spec} for the file"
+        )
+    return BaselineSpec(method, int(text) if text is not None else 0)
 
 
 @dataclass(frozen=True)
@@ -87,10 +160,13 @@ class Evaluation:
     Attributes:
         report: The scores (also the JSON file's content).
         files: ``{"report": path}``, and ``"plot"`` when a plot was drawn.
+        micromotions: What was scored, in order: the files loaded and the baselines computed
+            (``mm.save(...)`` keeps one).
     """
 
     report: dict[str, Any]
     files: dict[str, Path]
+    micromotions: tuple[Micromotion, ...] = ()
 
 
 @dataclass
@@ -129,13 +205,16 @@ def evaluate(
     clip: str | ClipModel | None = None,
     template: str | None = None,
     degrees: Sequence[str] | None = None,
+    ganspace_samples: int = EVAL_GANSPACE_SAMPLES,
+    ganspace_seed: int = 0,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
 ) -> Evaluation:
     """Render ``frames`` codes ``w + (i/(frames−1))·strength·d`` and score the clip.
 
     Args:
-        micromotion: A micromotion file, zoo name, or loaded micromotion.
+        micromotion: A micromotion file, zoo name, or loaded micromotion; or a baseline
+            computed on the fly, ``sefa[:K]`` or ``ganspace[:K]`` (all layers).
         output: ``NAME.json``.
         generator: A checkpoint file, a zoo name, or a loaded generator.
         seed: The start face's seed (unless ``latent``).
@@ -152,17 +231,21 @@ def evaluate(
             (the micromotion's own template and degrees, or ``template``); skipped without.
         template: Score against this ``{degree}`` template instead of the micromotion's own.
         degrees: The degree words for ``template`` (default the paper's ``no, 10%, …, 100%``).
+        ganspace_samples: ``z`` samples for a ``ganspace`` micromotion's PCA.
+        ganspace_seed: Their seed.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        progress: Progress reporting (``render``, per frame).
+        progress: Progress reporting (``render``, per frame; ``sample w`` for GANSpace).
 
     Returns:
         The report and its file.
     """
     found = _run(
-        [micromotion], output=output, generator=generator, seeds=[seed], latent=latent,
+        [micromotion], output=output, generator=generator,
+        seeds=[seed] if latent is None else None, latent=latent,
         index=index, truncation_psi=truncation_psi, strength=strength, frames=frames,
         id_weights=id_weights, lpips=lpips, clip=clip, template=template, degrees=degrees,
-        plot=None, device=device, progress=progress, single=True,
+        plot=None, ganspace_samples=ganspace_samples, ganspace_seed=ganspace_seed,
+        device=device, progress=progress, single=True,
     )  # fmt: skip
     return found
 
@@ -172,7 +255,7 @@ def compare(
     *,
     output: str | os.PathLike[str],
     generator: GeneratorSpec,
-    seeds: Sequence[int] = (0,),
+    seeds: Sequence[int] | None = None,
     latent: str | os.PathLike[str] | None = None,
     index: int | None = None,
     truncation_psi: float = 0.7,
@@ -184,6 +267,8 @@ def compare(
     template: str | None = None,
     degrees: Sequence[str] | None = None,
     plot: str | os.PathLike[str] | None = None,
+    ganspace_samples: int = EVAL_GANSPACE_SAMPLES,
+    ganspace_seed: int = 0,
     device: str | torch.device = "auto",
     progress: Progress | None = None,
 ) -> Evaluation:
@@ -195,17 +280,28 @@ def compare(
     every pair of directions over the layers both move (1 for the same direction, −1 for its
     negation; ``null`` when they share no moved layer).
 
+    Baselines (``sefa``, ``sefa:K``, ``ganspace``, ``ganspace:K``) are computed from the
+    generator on the layers of the first other micromotion (all layers without one); each
+    such section's ``baseline`` records the method, component, layers and eigenvalue or
+    variance (and GANSpace's samples and seed), and is labelled ``sefa:K``.
+
     Args:
-        micromotions: One or more micromotion files, zoo names or loaded micromotions (the
-            same one twice is allowed: its two sections are then equal).
+        micromotions: One or more micromotion files, zoo names, loaded micromotions or
+            baseline specs (the same one twice is allowed: its two sections are then equal).
+            See :func:`parse_baseline` for what is a baseline: ``./sefa`` is a file.
         output: ``NAME.json``.
         generator: A checkpoint file, a zoo name, or a loaded generator.
-        seeds: The start faces (each micromotion is rendered on every one).
-        latent: Start from this W+ code (``.npy``) instead of seeds.
-        index: Row of ``latent`` when it holds several codes.
+        seeds: The start faces (each micromotion is rendered on every one); default ``[0]``.
+            Not with ``latent``.
+        latent: The start faces' W+ codes (``.npy``): ``[num_ws, w_dim]`` or ``[w_dim]`` is
+            one face (``invert``'s code); ``[N, num_ws, w_dim]`` (``generate``'s
+            ``latents.npy``) is ``N`` faces, every row scored unless ``index`` picks one.
+        index: The one row of ``latent`` to score.
         truncation_psi: Truncation of the seeds' faces.
-        strength: Strength at the last frame: one for all, or one per micromotion (their
-            units differ: a SeFa direction has unit norm, a decoded one the anchors' span).
+        strength: Strength at the last frame: one for all, or one per micromotion. Their
+            units differ: a SeFa direction has unit norm on each layer it moves (SeFa's own
+            edits go to about ±3–5), a GANSpace one is one σ of ``w`` along the component
+            (±2–3 σ is a clear edit), a decoded one spans the anchors (1 = the whole motion).
         frames: Frames in each clip (≥ 2).
         id_weights: ArcFace IR-SE50 weights (identity metrics skipped without).
         lpips: Also LPIPS-VGG between consecutive frames.
@@ -214,8 +310,11 @@ def compare(
             text micromotion against its own, the others not at all.
         degrees: The degree words for ``template`` (default the paper's).
         plot: Also draw the main metrics against frame and strength as this ``.png``.
+        ganspace_samples: ``z ~ N(0, I)`` samples for the GANSpace PCA (computed once for
+            every ``ganspace:K``).
+        ganspace_seed: Their seed (``micromotion baseline ganspace --seed``).
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        progress: Progress reporting (``render``, per frame).
+        progress: Progress reporting (``render``, per frame; ``sample w`` for GANSpace).
 
     Returns:
         The report and its files.
@@ -224,7 +323,8 @@ def compare(
         micromotions, output=output, generator=generator, seeds=seeds, latent=latent,
         index=index, truncation_psi=truncation_psi, strength=strength, frames=frames,
         id_weights=id_weights, lpips=lpips, clip=clip, template=template, degrees=degrees,
-        plot=plot, device=device, progress=progress, single=False,
+        plot=plot, ganspace_samples=ganspace_samples, ganspace_seed=ganspace_seed,
+        device=device, progress=progress, single=False,
     )  # fmt: skip
 
 
@@ -233,7 +333,7 @@ def _run(
     *,
     output: str | os.PathLike[str],
     generator: GeneratorSpec,
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None,
     latent: str | os.PathLike[str] | None,
     index: int | None,
     truncation_psi: float,
@@ -245,6 +345,8 @@ def _run(
     template: str | None,
     degrees: Sequence[str] | None,
     plot: str | os.PathLike[str] | None,
+    ganspace_samples: int,
+    ganspace_seed: int,
     device: str | torch.device,
     progress: Progress | None,
     single: bool,
@@ -265,15 +367,24 @@ def _run(
         raise ParameterError(
             "micromotions", f"{len(micromotions)} given: compare at most {MAX_COMPARED}"
         )
+    baselines = [parse_baseline(m) for m in micromotions]
     clip_files = clip.split(":", 1) if isinstance(clip, str) else []
     reads = [generator, latent, id_weights, *clip_files]
-    reads += [m for m in micromotions if not isinstance(m, Micromotion)]
+    reads += [
+        m
+        for m, b in zip(micromotions, baselines, strict=True)
+        if b is None and not isinstance(m, Micromotion)
+    ]
     outputs = OutputSet(files, reads=input_files(*reads))
     strengths = _strengths(strength, len(micromotions))
     truncation_psi = check_real("truncation_psi", truncation_psi, low=0, high=2)
     if isinstance(frames, bool) or not isinstance(frames, int) or frames < 2:
         raise ParameterError("frames", f"{frames!r}: need at least 2 frames")
-    seeds = list(seeds)
+    if seeds is not None and latent is not None:
+        raise ParameterError.worded(
+            "{seeds} and {latent} both choose the faces: give one of them", "seeds", "latent"
+        )
+    seeds = [0] if seeds is None else list(seeds)
     if not seeds:
         raise ParameterError("seeds", "give at least one seed")
     for face in seeds:
@@ -291,17 +402,46 @@ def _run(
         raise ParameterError("degrees", "give two or more degree words, in motion order")
     if degrees is not None and template is None:
         raise ParameterError.worded("{degrees} go with {template}", "degrees", "template")
-    mms = [m if isinstance(m, Micromotion) else load_micromotion(m) for m in micromotions]
+    if any(b is not None and b.method == "ganspace" for b in baselines):
+        if (
+            isinstance(ganspace_samples, bool)
+            or not isinstance(ganspace_samples, int)
+            or ganspace_samples < 2
+        ):
+            raise ParameterError(
+                "ganspace_samples", f"{ganspace_samples!r}: must be an integer ≥ 2"
+            )
+        if (
+            isinstance(ganspace_seed, bool)
+            or not isinstance(ganspace_seed, int)
+            or not 0 <= ganspace_seed <= MAX_SEED
+        ):
+            raise ParameterError(
+                "ganspace_seed", f"{ganspace_seed!r}: must be an integer from 0 to {MAX_SEED}"
+            )
+    loaded = {
+        i: m if isinstance(m, Micromotion) else load_micromotion(m)
+        for i, (m, b) in enumerate(zip(micromotions, baselines, strict=True))
+        if b is None
+    }
     G, spec = open_generator(generator, device)
     where = G.w_avg.device
     fingerprint = G.fingerprint()
-    for mm in mms:
+    for mm in loaded.values():
         mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=fingerprint)
+    # Baselines move the layers of the first decoded micromotion, so that each pair compared
+    # edits the same entries of W+ (and their cosine covers them all).
+    follow = loaded[min(loaded)] if loaded else None
+    made = _baselines(
+        G, spec, baselines, follow, samples=ganspace_samples, seed=ganspace_seed, progress=progress
+    )
+    mms = [loaded[i] if i in loaded else made[i] for i in range(len(micromotions))]
     scorers = _load_scorers(lpips=lpips, id_weights=id_weights, clip=clip, where=where)
     texts = [_text_of(mm, scorers.clip, template, degrees) for mm in mms]
 
     # Step 1 — the start faces, and each one's unedited clip (strength 0, the same frames).
-    starts = _starts(G, seeds, latent, index, truncation_psi)  # [(label, w [num_ws, w_dim])]
+    # [(label, w [num_ws, w_dim])]
+    starts = _starts(G, seeds, latent, index, truncation_psi, every_row=not single)
     total = frames * len(starts) * (len(mms) + (scorers.identity is not None))
     done = [0]
 
@@ -331,6 +471,7 @@ def _run(
         "generator": spec,
         "generator_fingerprint": fingerprint,
         "frames": frames,
+        "latent_sha256": sha256_file(latent) if latent is not None else None,
         "id_weights_sha256": sha256_file(id_weights) if id_weights is not None else None,
         "clip": _clip_record(scorers.clip),
     }
@@ -341,6 +482,7 @@ def _run(
             command="evaluate",
             micromotion=mm.name,
             micromotion_metadata=_meta(mm),
+            baseline=_baseline_record(mm),
             **common,
             start=only["start"],
             strength=s,
@@ -374,7 +516,7 @@ def _run(
         if image is not None:
             # The PNG names its report; the numbers themselves live in the JSON.
             save_png(image, outputs.path("plot"), text={"micromotion": str(files["report"])})
-    return Evaluation(report, files)
+    return Evaluation(report, files, tuple(mms))
 
 
 def _strengths(strength: float | Sequence[float], count: int) -> list[float]:
@@ -446,13 +588,35 @@ def _starts(
     latent: str | os.PathLike[str] | None,
     index: int | None,
     truncation_psi: float,
+    *,
+    every_row: bool,
 ) -> list[tuple[dict[str, Any], torch.Tensor]]:
+    """The start faces as ``(label, w [num_ws, w_dim])``: seeds, or a ``.npy``'s rows.
+
+    With ``every_row``, a ``[N, num_ws, w_dim]`` file and no ``index`` gives ``N`` faces;
+    otherwise :func:`read_code`'s rule (one code, ``index`` picking a row) holds.
+    """
     where = G.w_avg.device
     if latent is None:
         ws = sample_ws(G, list(seeds), truncation_psi=truncation_psi)  # [S, num_ws, w_dim]
         return [({"seed": s, "truncation_psi": truncation_psi}, ws[i]) for i, s in enumerate(seeds)]
-    w = read_code(Path(latent), index, num_ws=G.num_ws, w_dim=G.w_dim).to(where)
-    return [({"latent": str(latent), "index": index}, w)]
+    path = Path(latent)
+    rows = 1
+    if every_row and index is None:
+        array = load_float_npy(path, what="codes")
+        rows = int(array.shape[0]) if array.ndim == 3 else 1
+        del array
+    if rows == 1:
+        w = read_code(path, index, num_ws=G.num_ws, w_dim=G.w_dim).to(where)
+        return [({"latent": str(latent), "index": index}, w)]
+    # Each row through the one reader, so that every row gets its shape and finiteness check.
+    return [
+        (
+            {"latent": str(latent), "index": i},
+            read_code(path, i, num_ws=G.num_ws, w_dim=G.w_dim).to(where),
+        )
+        for i in range(rows)
+    ]
 
 
 def _render(
@@ -541,6 +705,79 @@ def _meta(mm: Micromotion) -> dict[str, Any]:
     return {k: mm.metadata.get(k) for k in ("source", "method", "layers")}
 
 
+#: What a baseline section records of its micromotion's metadata, by method.
+_BASELINE_KEYS: dict[str, tuple[str, ...]] = {
+    "sefa": ("component", "layers", "eigenvalue", "explained", "normalize", "include_torgb",
+             "scale", "affines", "reference"),
+    "ganspace": ("component", "layers", "variance", "std", "explained", "samples", "seed",
+                 "scale", "reference"),
+}  # fmt: skip
+
+
+def _baseline_record(mm: Micromotion) -> dict[str, Any] | None:
+    """A SeFa or GANSpace direction's settings, from a file or computed here, else ``None``.
+
+    The record holds the method, component, layers and eigenvalue (SeFa) or variance and
+    sample count (GANSpace).
+    """
+    method = mm.metadata.get("source")
+    if method not in _BASELINE_KEYS:
+        return None
+    record = {"method": method, **{k: mm.metadata.get(k) for k in _BASELINE_KEYS[method]}}
+    # A baseline file keeps what `micromotion baseline` recorded; one computed here says so.
+    record["computed"] = mm.metadata.get("computed_by") == "evaluate"
+    record["layers_from"] = mm.metadata.get("layers_from")
+    return record
+
+
+def _baselines(
+    G: Generator,
+    spec: str,
+    baselines: Sequence[BaselineSpec | None],
+    follow: Micromotion | None,
+    *,
+    samples: int,
+    seed: int,
+    progress: Progress | None,
+) -> dict[int, Micromotion]:
+    """The baselines among the micromotions, by position, on ``follow``'s layers (or all)."""
+    layers = layers_text(follow.mask) if follow is not None else None
+    made: dict[int, Micromotion] = {}
+    comps: Components | None = None  # GANSpace's PCA, shared by every ganspace:K
+    for i, b in enumerate(baselines):
+        if b is None:
+            continue
+        if b.component >= G.w_dim:
+            raise MicromotionError(
+                f"{b.label}: component {b.component} out of range: this generator's w has "
+                f"{G.w_dim} components (0-{G.w_dim - 1})"
+            )
+        if b.method == "sefa":
+            try:
+                mm, _ = sefa_micromotion(
+                    G, component=b.component, layers=layers, name=b.label, generator_spec=spec
+                )
+            except ParameterError as exc:
+                # The layers are not the user's option here but the first micromotion's.
+                raise MicromotionError(
+                    f"{b.label} on the layers of {follow.name if follow else 'all'} ({layers}): "
+                    f"{exc}"
+                ) from None
+        else:
+            if comps is None:
+                comps = ganspace_components(G, samples=samples, seed=seed, progress=progress)
+            mm = ganspace_micromotion(
+                G, comps, component=b.component, layers=layers, samples=samples, seed=seed,
+                name=b.label, generator_spec=spec,
+            )  # fmt: skip
+        mm.metadata.update(
+            computed_by="evaluate",
+            layers_from=follow.name if follow is not None else None,
+        )
+        made[i] = mm
+    return made
+
+
 def _clip_record(clip: ClipModel | None) -> dict[str, Any] | None:
     if clip is None:
         return None
@@ -618,6 +855,7 @@ def _section(
         "label": label,
         "micromotion": mm.name,
         "micromotion_metadata": _meta(mm),
+        "baseline": _baseline_record(mm),
         "strength": strength,
         "frame_strengths": [round(strength * i / (frames - 1), 8) for i in range(frames)],
         "summary": summary,
@@ -644,4 +882,12 @@ def _consistency(labels: Sequence[str], mms: Sequence[Micromotion]) -> dict[str,
     return {"labels": list(labels), "matrix": matrix, "pairs": pairs}
 
 
-__all__ = ["MAX_COMPARED", "Evaluation", "compare", "evaluate"]
+__all__ = [
+    "EVAL_GANSPACE_SAMPLES",
+    "MAX_COMPARED",
+    "BaselineSpec",
+    "Evaluation",
+    "compare",
+    "evaluate",
+    "parse_baseline",
+]

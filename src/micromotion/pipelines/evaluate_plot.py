@@ -155,7 +155,7 @@ def _table(report: Mapping[str, Any]) -> list[list[str]]:
         m = s["summary"]
         keys = ("pixel_step_mean", "tl_id_relative", "tg_id_relative", "clip_similarity",
                 "directional_similarity")  # fmt: skip
-        rows.append([s["label"][:28], f"{s['strength']:.4g}", *(_fmt(m, k) for k in keys)])
+        rows.append([s["label"][:28], _strength(s), *(_fmt(m, k) for k in keys)])
     consistency = report.get("transfer_consistency") or {}
     labels = consistency.get("labels", [])
     if len(labels) > 1:
@@ -163,6 +163,14 @@ def _table(report: Mapping[str, Any]) -> list[list[str]]:
         for label, row in zip(labels, consistency["matrix"], strict=True):
             rows.append([f"  {label[:26]}", *("-" if v is None else f"{v:+.3f}" for v in row)])
     return rows
+
+
+def _strength(section: Mapping[str, Any]) -> str:
+    """The strength, in σ for a GANSpace direction scaled so (its unit differs from the rest)."""
+    baseline = section.get("baseline") or {}
+    # "sd", not "σ": Pillow's bitmap fallback font (no FreeType) encodes Latin-1 only.
+    unit = " sd" if baseline.get("method") == "ganspace" and baseline.get("scale") == "std" else ""
+    return f"{section['strength']:.4g}{unit}"
 
 
 __all__ = ["PANEL_HEIGHT", "PLOT_WIDTH", "draw_comparison"]
