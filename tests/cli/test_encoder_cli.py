@@ -105,6 +105,8 @@ def test_auto_is_the_papers_inverter_for_the_papers_network_only(tmp_path):
 
     assert choose_inverter("auto", "ffhq") == PAPER_INVERTER == "restyle-psp-ffhq"
     assert choose_inverter("auto", "stylegan2-ffhq-config-f") == PAPER_INVERTER
+    assert choose_inverter("auto", "ffhq-rosinality") == PAPER_INVERTER  # the same network
+    assert choose_inverter("auto", "stylegan2-ffhq-config-f-rosinality") == PAPER_INVERTER
     assert choose_inverter("auto", "stylegan2-ffhq-1024") == PROJECTOR  # not the paper's
     assert choose_inverter("auto", str(tmp_path / "mine.pkl")) == PROJECTOR
     assert choose_inverter("e4e-ffhq", "ffhq") == "e4e-ffhq"

@@ -159,8 +159,11 @@ def choose_inverter(inverter: str, generator: object) -> str:
     from micromotion import hub
 
     if isinstance(generator, str) and not hub.looks_like_path(generator):
+        # The paper's network in either of its files: NVIDIA's TensorFlow original or
+        # rosinality's conversion (the one the paper's code and ReStyle's decoder load).
+        papers = {hub.get(name).name for name in ("ffhq", "ffhq-rosinality")}
         try:
-            if hub.get(generator).name == hub.get("ffhq").name:
+            if hub.get(generator).name in papers:
                 return PAPER_INVERTER
         except MicromotionError:
             pass
