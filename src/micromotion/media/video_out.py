@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -170,6 +171,16 @@ class _Mp4Sink(_Sink):
 
     def abort(self) -> None:
         if self._gen is not None:
+            # Kill ffmpeg and wait for it before the caller deletes the partial file: closing
+            # the generator alone lets ffmpeg finish the clip, and with +faststart it reopens
+            # the output by name to move the index, which can recreate a file already deleted.
+            # The process is the generator's local `p` (imageio-ffmpeg's write_frames).
+            frame = getattr(self._gen, "gi_frame", None)  # a generator object's own frame
+            process = frame.f_locals.get("p") if frame is not None else None
+            if isinstance(process, subprocess.Popen) and process.poll() is None:
+                with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+                    process.kill()
+                    process.wait(timeout=10)
             with contextlib.suppress(Exception):
                 self._gen.close()
             self._gen = None
