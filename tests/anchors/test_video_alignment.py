@@ -94,3 +94,24 @@ def test_discover_video_alignment_paper_on_the_command_line(setup, tmp_path):
     bad = run(*common, "--alignment", "paper", "--no-align", "-o", tmp_path / "b.safetensors")
     assert bad.exit_code == 1 and "--alignment paper redoes the alignment" in bad.stderr
     assert not list(tmp_path.glob("b*"))
+
+
+def test_a_clip_checks_the_encoders_generator_once_not_per_batch(setup, tmp_path):
+    from encoder_ckpt_writer import decoder
+    from micromotion.anchors.video import ENCODER_BATCH
+    from micromotion.media.images import to_uint8
+
+    _, encoder, _ = setup
+    other = decoder(seed=11)  # same size as the encoder's network, another network
+    frames = ENCODER_BATCH + 2  # two batches through the encoder
+    codes = other.w_avg[None, None].repeat(frames, other.num_ws, 1)
+    codes = codes + 0.3 * torch.randn(codes.shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        write_lossless_mp4(tmp_path / "c.mp4", to_uint8(other.synthesis(codes, noise_mode="const")))
+    config = VideoAnchorConfig(frames=frames, min_frames=3)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        video_anchors(other, tmp_path / "c.mp4", config=config, align=False, encoder=encoder,
+                      iterations=1)  # fmt: skip
+    mismatch = [w for w in caught if "trained with another generator" in str(w.message)]
+    assert len(mismatch) == 1

@@ -285,7 +285,8 @@ def invert_sequence(
                 inputs = encoder_inputs[start : start + ENCODER_BATCH]  # [b, 3, 256, 256]
             else:
                 inputs = to_encoder_input(batch)
-            found = encode(G, encoder, inputs, iterations=iterations)
+            # One generator check for the clip, not one fingerprint per batch.
+            found = encode(G, encoder, inputs, iterations=iterations, check_generator=start == 0)
             codes, images_out = found.ws, found.final
             if refine > 0:
                 fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)

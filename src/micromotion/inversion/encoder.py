@@ -74,6 +74,7 @@ def encode(
     *,
     iterations: int = DEFAULT_ITERATIONS,
     targets: torch.Tensor | None = None,
+    check_generator: bool = True,
 ) -> EncoderInversion:
     """Invert aligned faces with an encoder.
 
@@ -84,6 +85,9 @@ def encode(
         iterations: ReStyle iterations (ignored by e4e and pSp, which run once).
         targets: ``[N, 3, R, R]`` faces at the generator's resolution: each iterate's PSNR
             against them is measured on the render the loop makes anyway.
+        check_generator: Warn when ``G`` is not the encoder's own network (its fingerprint
+            is hashed over every weight: a caller that encodes many batches with the same
+            pair checks the first one only).
 
     Raises:
         ParameterError: ``iterations`` below 1.
@@ -98,7 +102,8 @@ def encode(
         )
     if images.ndim != 4 or tuple(images.shape[1:]) != (3, INPUT_SIZE, INPUT_SIZE):
         raise MicromotionError(f"encoders take [N, 3, 256, 256] faces, got {list(images.shape)}")
-    _warn_if_not_its_generator(G, model)
+    if check_generator:
+        _warn_if_not_its_generator(G, model)
     device = model.latent_avg.device
     x = images.to(device=device, dtype=torch.float32)
     avg = model.latent_avg[None].expand(x.shape[0], -1, -1)  # [N, num_ws, w_dim]
