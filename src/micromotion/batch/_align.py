@@ -31,8 +31,3 @@ def align_photo(photo: str, resolution: int, align: bool, face: int | None) -> A
         return face_crop(Path(photo), resolution=resolution, align=align, face=face)
     except MicromotionError as exc:
         return MicromotionError(str(exc))
-
-
-def crop_key(resolution: int, align: bool, face: int | None) -> tuple[int, bool, int | None]:
-    """The key a precomputed crop is handed to the pipelines under (see ``face_crop``)."""
-    return (resolution, align, face)

@@ -33,6 +33,7 @@ from micromotion.core.progress import Progress
 from micromotion.core.threads import torch_threads
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.pipelines._load import NetworkCache, reuse_networks
+from micromotion.pipelines.photo import FACE_CROP, crop_key
 
 Engine = Literal["local", "ray"]
 #: Rows whose faces are aligned together, before they are inverted and rendered.
@@ -212,8 +213,8 @@ def _prealign(chunk: list[Job], resolution: int, cache: NetworkCache, pool: _Poo
         pool.workers = 0
         return
     for job in photos:
-        key = _align.crop_key(resolution, job.align, job.face)
-        cache.put("face-crop", job.photo, key, crops[job.number])
+        key = crop_key(resolution, job.align, job.face)
+        cache.put(FACE_CROP, job.photo, key, crops[job.number])
 
 
 def _run_ray(run: Run) -> None:

@@ -23,6 +23,7 @@ from micromotion.batch._shared import Fingerprints, Run, cpu_count, fail_all
 from micromotion.batch.manifest import Job, parse_manifest
 from micromotion.batch.rows import RowResult, run_row
 from micromotion.errors import MicromotionError
+from micromotion.pipelines.photo import FACE_CROP, crop_key
 
 #: How often a task or actor is restarted after its worker dies before the batch gives up.
 RETRIES = 2
@@ -79,7 +80,7 @@ class RowRunner:
             job = self.jobs[int(number)]
             with reuse_networks(self.cache):
                 if crop is not None:
-                    self.cache.put("face-crop", job.photo, tuple(key), crop)
+                    self.cache.put(FACE_CROP, job.photo, tuple(key), crop)
                 result = run_row(job, self.outdir, device=self.device,
                                  fingerprint=self.fingerprint, manifest=self.sha256)  # fmt: skip
             results["number"].append(result.number)
@@ -160,7 +161,7 @@ def _pending(run: Run) -> Pending:
             for job in todo:
                 key = None
                 if job.photo is not None:
-                    key = _align.crop_key(G.img_resolution, job.align, job.face)
+                    key = crop_key(G.img_resolution, job.align, job.face)
                 pending.append((job, key))
     return pending
 

@@ -38,6 +38,16 @@ class FaceCrop:
     aligned: AlignedFace | None = None
 
 
+#: The cache kind under which a face crop computed elsewhere (a batch's alignment worker) is
+#: handed to :func:`face_crop` (see :meth:`~micromotion.pipelines._load.NetworkCache.put`).
+FACE_CROP = "face-crop"
+
+
+def crop_key(resolution: int, align: bool, face: int | None) -> tuple[int, bool, int | None]:
+    """The key a precomputed crop of a photo is handed over under: what :func:`face_crop` asks."""
+    return (resolution, align, face)
+
+
 def face_crop(path: Path, *, resolution: int, align: bool, face: int | None = None) -> FaceCrop:
     """Read ``path`` and return its face as ``uint8 [R, R, 3]`` plus the geometry used.
 
@@ -55,7 +65,7 @@ def face_crop(path: Path, *, resolution: int, align: bool, face: int | None = No
     Raises:
         MicromotionError: Naming the file: unreadable, no face, face too small, not square.
     """
-    found = precomputed("face-crop", path, (resolution, align, face))
+    found = precomputed(FACE_CROP, path, crop_key(resolution, align, face))
     if isinstance(found, MicromotionError):  # a batch worker found no face: the same error
         raise found
     if found is not None:
