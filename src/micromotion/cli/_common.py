@@ -287,17 +287,26 @@ def encoder_options(func: Any) -> Any:
     return func
 
 
+def file_option(
+    *names: str, metavar: str | None = None, help: str | None = None, required: bool = False
+) -> Any:
+    """An option naming one file (not a folder), as a :class:`~pathlib.Path`."""
+    return click.option(
+        *names,
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        required=required,
+        metavar=metavar,
+        help=help,
+    )
+
+
 def start_code_options(func: Any) -> Any:
     """``--latent W.npy`` and ``--index I``: start from a saved W+ code instead of a seed."""
     func = click.option(
         "--index", type=int, default=None, help="Row of --latent when it holds several."
     )(func)
-    return click.option(
-        "--latent",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Start from this W+ code (.npy) instead of --seed.",
-    )(func)
+    return file_option("--latent", help="Start from this W+ code (.npy) instead of --seed.")(func)
 
 
 def clip_option(help: str, default: str) -> Any:
@@ -309,10 +318,4 @@ def clip_option(help: str, default: str) -> Any:
 
 def id_weights_option(help: str) -> Any:
     """The ``--id-weights IR_SE50.pth`` option: ArcFace weights, off without."""
-    return click.option(
-        "--id-weights",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        metavar="IR_SE50.pth",
-        help=help,
-    )
+    return file_option("--id-weights", metavar="IR_SE50.pth", help=help)

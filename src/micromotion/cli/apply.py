@@ -13,6 +13,7 @@ from micromotion.cli._common import (
     device_option,
     encoder_options,
     face_option,
+    file_option,
     generator_option,
     inversion_options,
     no_align_option,
@@ -42,12 +43,8 @@ from micromotion.core.seeds import MAX_SEED
     help="Strength per micromotion, in order (one value applies to all)  [default: 5]",
 )
 @generator_option(default=DEFAULT_GENERATOR)
-@click.option(
-    "--image",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A face photo: aligned, inverted, then animated.",
-)
-@click.option("--latent", type=click.Path(dir_okay=False, path_type=Path), help="W+ code .npy.")
+@file_option("--image", help="A face photo: aligned, inverted, then animated.")
+@file_option("--latent", help="W+ code .npy.")
 @click.option("--index", type=int, default=None, help="Row of --latent when it holds several.")
 @click.option(
     "--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Start from a sampled face."

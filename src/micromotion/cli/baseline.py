@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from micromotion.cli._common import clip_option, device_option, generator_option, truncation_option
+from micromotion.cli._common import (
+    clip_option,
+    device_option,
+    file_option,
+    generator_option,
+    truncation_option,
+)
 from micromotion.cli._progress import run_job
 from micromotion.core.defaults import DEFAULT_CLIP
 from micromotion.core.seeds import MAX_SEED
@@ -35,13 +41,7 @@ def _common(func: Any, *, component: bool = True) -> Any:
             help="W+ entries the edit moves, e.g. 0-7  [default: all]",
         ),
         click.option("--name", default=None, help="Name to record (default: the output's stem)."),
-        click.option(
-            "-o",
-            "--output",
-            required=True,
-            type=click.Path(dir_okay=False, path_type=Path),
-            metavar="OUT.safetensors",
-        ),
+        file_option("-o", "--output", required=True, metavar="OUT.safetensors"),
         device_option,
     ]
     for option in reversed(options):
@@ -103,17 +103,13 @@ def ganspace_cmd(**job: Any) -> None:
 
 @baseline.command("interfacegan")
 @lambda f: _common(f, component=False)
-@click.option(
+@file_option(
     "--codes",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     metavar="CODES.npy",
     help="Codes [N, w_dim] (W) or [N, num_ws, w_dim] (W+), with --labels.",
 )
-@click.option(
+@file_option(
     "--labels",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     metavar="LABELS.csv",
     help="One row per code: a 0/1 label or a score (an optional header row).",
 )

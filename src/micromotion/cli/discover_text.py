@@ -7,7 +7,6 @@ end, exactly as a user would run it with ``ViT-B-32-quickgelu:/path/to/weights.b
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -17,6 +16,7 @@ from micromotion.cli._common import (
     clip_option,
     decomposition_options,
     device_option,
+    file_option,
     generator_option,
     id_weights_option,
     make_decomposition,
@@ -91,13 +91,7 @@ from micromotion.core.seeds import MAX_SEED, parse_seeds
     default=None,
     help="Degrees optimised together (default: all; lower only to save memory).",
 )
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="OUT.safetensors",
-)
+@file_option("-o", "--output", required=True, metavar="OUT.safetensors")
 @device_option
 def discover_text(
     seed: int | None, seeds: str | None, held_out: str | None, degrees: str, **job: Any

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import click
@@ -10,6 +9,7 @@ import click
 from micromotion.cli._common import (
     clip_option,
     device_option,
+    file_option,
     generator_option,
     id_weights_option,
     start_code_options,
@@ -72,20 +72,12 @@ from micromotion.errors import ParameterError
     help="Score against this '{degree}' template (default: a text micromotion's own).",
 )
 @click.option("--degrees", default=None, metavar="LIST", help="Degree words for --template.")
-@click.option(
+@file_option(
     "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     metavar="OUT.png",
     help="With --compare: the main metrics against frame, one page.",
 )
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    metavar="OUT.json",
-)
+@file_option("-o", "--output", required=True, metavar="OUT.json")
 @device_option
 def evaluate_cmd(
     micromotions: tuple[str, ...],

@@ -11,6 +11,7 @@ import click
 from micromotion.cli._common import (
     apply_preset,
     decomposition_options,
+    file_option,
     make_decomposition,
     preset_option,
 )
@@ -28,7 +29,7 @@ def discover() -> None:
 
 @discover.command("latents")
 @click.argument("anchors_path", metavar="ANCHORS.npy", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@file_option("-o", "--output", required=True)
 @decomposition_options
 @preset_option
 @click.option("--no-robust", is_flag=True, help="Plain truncated PCA instead of robust PCA.")
@@ -66,10 +67,8 @@ def discover_latents(
 @click.command()
 @click.argument("specs", metavar="FILE [OTHER]", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@click.option(
+@file_option(
     "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
     metavar="OUT.png",
     help="Also draw a micromotion's per-layer |d| and singular values as a PNG.",
 )
@@ -160,7 +159,7 @@ def _echo_micromotion(summary: dict[str, Any]) -> None:
 
 @click.command("import-official")
 @click.argument("src", metavar="FILE", type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@file_option("-o", "--output", required=True)
 @click.option("--name", default=None, help="Name to record (default: from the file name).")
 def import_official_cmd(src: Path, output: Path, name: str | None) -> None:
     """Import one of the paper's pre-computed d_latent files, bit for bit."""
