@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from micromotion.batch import _align
 from micromotion.batch._shared import Fingerprints, Run, cpu_count, fail_all
@@ -42,24 +42,16 @@ def require_ray() -> Any:
 
 
 class RowRunner:
-    """A Ray actor: parses the manifest once, keeps its networks, and runs rows it is given.
+    """A Ray actor: parses the manifest once, keeps its networks, and runs rows it is given."""
 
-    Its settings are a class attribute (see :func:`_runner_class`), not constructor arguments:
-    Ray keeps constructor arguments in its object store and warns that an actor restart could
-    lose them.
-    """
-
-    settings: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self) -> None:
+    def __init__(
+        self, manifest: str, generator: str, outdir: str, device: str, threads: int
+    ) -> None:
         """Load nothing yet: networks load on the first row that needs them, then stay."""
         import torch
 
         from micromotion.pipelines._load import NetworkCache
 
-        manifest, generator, outdir, device, threads = (
-            self.settings[k] for k in ("manifest", "generator", "outdir", "device", "threads")
-        )
         torch.set_num_threads(threads)
         parsed = parse_manifest(manifest, generator=generator)
         self.jobs = {job.number: job for job in parsed.jobs}
@@ -89,11 +81,6 @@ class RowRunner:
             results["seconds"].append(result.seconds)
             results["files"].append(list(result.files))
         return results
-
-
-def _runner_class(**settings: Any) -> type[RowRunner]:
-    """A subclass of :class:`RowRunner` that carries this run's settings."""
-    return type("RowRunner", (RowRunner,), {"settings": settings})
 
 
 def _align_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -208,13 +195,14 @@ def _run(ray: Any, run: Run, pending: Pending) -> None:
     if aligning:
         dataset = dataset.map(_align_row, num_cpus=align_cpus, max_retries=RETRIES)
     dataset = dataset.map_batches(
-        _runner_class(
-            manifest=str(manifest.path),
-            generator=manifest.default_generator,
-            outdir=str(out),
-            device=device if gpus else "cpu",
-            threads=per_actor,
-        ),
+        RowRunner,
+        fn_constructor_kwargs={
+            "manifest": str(manifest.path),
+            "generator": manifest.default_generator,
+            "outdir": str(out),
+            "device": device if gpus else "cpu",
+            "threads": per_actor,
+        },
         batch_size=1,
         concurrency=actors,
         max_restarts=RETRIES,
