@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from micromotion.batch.manifest import Job, Manifest
-from micromotion.batch.rows import ReportWriter, RowResult, finished_files, is_finished
+from micromotion.batch.rows import ReportWriter, RowResult, finished_files
 from micromotion.core.progress import Progress
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.networks.stylegan2 import Generator
@@ -70,9 +70,9 @@ def skip_finished(
     """Report finished rows as skipped; return the rest."""
     pending = []
     for job in jobs:
-        if is_finished(job, out, fingerprint):
-            tick(report, RowResult(job.number, job.name, job.kind, "skipped", None, 0.0,
-                                   finished_files(job, out)))  # fmt: skip
+        files = finished_files(job, out, fingerprint)  # the record read and checked once
+        if files is not None:
+            tick(report, RowResult(job.number, job.name, job.kind, "skipped", None, 0.0, files))
         else:
             pending.append(job)
     return pending

@@ -86,43 +86,50 @@ def generator_identity(spec: str) -> dict[str, Any]:
     return {"name": spec}
 
 
-def is_finished(job: Job, outdir: Path, fingerprint_of: Callable[[str], str] | None = None) -> bool:
-    """True if ``job``'s folder holds a finished, verified result of exactly this row.
+def finished_files(
+    job: Job, outdir: Path, fingerprint_of: Callable[[str], str] | None = None
+) -> tuple[str, ...] | None:
+    """The output files of ``job``'s finished, verified result of exactly this row, else ``None``.
 
     Args:
         job: The row.
         outdir: The batch's output folder.
         fingerprint_of: Loads a generator and returns its fingerprint; asked only when the
             generator file changed since the row ran (else its path, size and time vouch).
+
+    Returns:
+        The files its ``batch-row.json`` lists (relative to ``outdir``), when that record
+        matches the row, its inputs, every output and the generator; ``None`` otherwise.
     """
     folder = outdir / job.name
     try:
         marker = json.loads((folder / MARKER).read_text())
     except (OSError, ValueError):
-        return False
+        return None
     if not isinstance(marker, dict) or marker.get("row") != _normal(job.canonical):
-        return False
+        return None
+    files = marker.get("files")
+    if not isinstance(files, dict) or not files:
+        return None
     try:
         inputs = {str(p): sha256_file(p) for p in job.inputs}
         if marker.get("inputs") != inputs:
-            return False
-        files = marker.get("files")
-        if not isinstance(files, dict) or not files:
-            return False
+            return None
         for rel, digest in files.items():
             path = outdir / rel
             if path.parent != folder or not path.is_file() or sha256_file(path) != digest:
-                return False
+                return None
     except OSError:
-        return False
-    if marker.get("generator_identity") == generator_identity(job.generator):
-        return True
-    if fingerprint_of is None:
-        return False
-    try:
-        return fingerprint_of(job.generator) == marker.get("generator_fingerprint")
-    except MicromotionError:
-        return False
+        return None
+    if marker.get("generator_identity") != generator_identity(job.generator):
+        if fingerprint_of is None:
+            return None
+        try:
+            if fingerprint_of(job.generator) != marker.get("generator_fingerprint"):
+                return None
+        except MicromotionError:
+            return None
+    return tuple(sorted(files))
 
 
 def claim_folder(folder: Path) -> None:
@@ -211,12 +218,6 @@ def run_row(
         job.number, job.name, job.kind, "done", None, time.perf_counter() - start,
         tuple(f"{job.name}/{p.name}" for p in files),
     )  # fmt: skip
-
-
-def finished_files(job: Job, outdir: Path) -> tuple[str, ...]:
-    """The output files a finished row's marker lists."""
-    marker = json.loads((outdir / job.name / MARKER).read_text())
-    return tuple(sorted(marker["files"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +329,5 @@ __all__ = [
     "claim_folder",
     "finished_files",
     "generator_identity",
-    "is_finished",
     "run_row",
 ]
