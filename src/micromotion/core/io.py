@@ -151,6 +151,23 @@ def load_float_npy(path: str | os.PathLike[str], *, what: str = "values") -> Any
     return arr
 
 
+def save_safetensors(
+    tensors: dict[str, Any], path: str | os.PathLike[str], metadata: dict[str, str] | None = None
+) -> Path:
+    """Write ``tensors`` (and string ``metadata``) as ``.safetensors``, atomically.
+
+    The same content gives the same bytes (see :func:`sort_safetensors_metadata`).
+    Returns the path.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+        sort_safetensors_metadata(tmp)
+    return path
+
+
 def sort_safetensors_metadata(path: str | os.PathLike[str]) -> None:
     """Rewrite a ``.safetensors`` header in place with its ``__metadata__`` keys sorted.
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from micromotion.core.io import save_safetensors
 from micromotion.core.progress import Progress
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.faces import check_backend
@@ -219,10 +220,8 @@ def _invert(
                     outputs.save_png_record(files.path("aligned"), crop, aligned)
                 outputs.save_png_record(files.path("recon"), recon[i], record)
                 if result.noise:
-                    from safetensors.torch import save_file
-
                     noise = {k: v[i].contiguous() for k, v in result.noise.items()}
-                    save_file(noise, str(files.path("noise")))
+                    save_safetensors(noise, files.path("noise"))
                 outputs.save_record(files.path("record"), record)
             code = sets[path].files["code"]
             report.done.append(

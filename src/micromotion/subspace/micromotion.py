@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import torch
 
-from micromotion.core.io import atomic_path, require_file, sort_safetensors_metadata
+from micromotion.core.io import require_file, save_safetensors
 from micromotion.core.provenance import provenance
 from micromotion.errors import CheckpointError, MicromotionError
 from micromotion.subspace.decompose import decompose, decompose_faces
@@ -345,8 +345,6 @@ class Micromotion:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the micromotion as ``.safetensors`` atomically; returns the path."""
-        from safetensors.torch import save_file
-
         tensors = {"direction": self.direction.detach().cpu().float().contiguous()}
         tensors["mask"] = self.mask.detach().cpu().to(torch.uint8).contiguous()
         for key in _OPTIONAL_TENSORS:
@@ -359,9 +357,7 @@ class Micromotion:
             "metadata": json.dumps({**self.metadata, "num_ws": self.num_ws, "w_dim": self.w_dim}),
         }
         path = Path(path)
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=meta)
-            sort_safetensors_metadata(tmp)  # the same micromotion, the same bytes
+        save_safetensors(tensors, path, meta)
         return path
 
     @classmethod

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from micromotion.core.io import atomic_path, sort_safetensors_metadata
+from micromotion.core.io import save_safetensors
 from micromotion.core.provenance import provenance
 from micromotion.errors import CheckpointError
 from micromotion.networks.stylegan2 import Generator, GeneratorConfig
@@ -66,8 +66,6 @@ def write_safetensors(
     Returns:
         The path written.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in G.state_dict().items()}
     meta = {
@@ -78,7 +76,5 @@ def write_safetensors(
             provenance(fingerprint=G.fingerprint(), source=G.source, **dict(extra or {}))
         ),
     }
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
-        sort_safetensors_metadata(tmp)  # the same network, the same bytes
+    save_safetensors(tensors, path, meta)
     return path
