@@ -97,6 +97,7 @@ def _register() -> None:
         evaluate,
         generate,
         invert,
+        paper,
         subspace_cmds,
         web,
         zoo,
@@ -106,6 +107,7 @@ def _register() -> None:
         generate.generate, apply.apply, invert.invert_cmd, subspace_cmds.discover,
         subspace_cmds.info, subspace_cmds.import_official_cmd, convert.convert, zoo.zoo,
         align.align, batch.batch, web.web, baseline.baseline, evaluate.evaluate_cmd,
+        paper.paper,
     )  # fmt: skip
     for command in commands:
         main.add_command(command)

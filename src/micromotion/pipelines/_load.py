@@ -90,6 +90,15 @@ def reuse_networks(cache: NetworkCache | None = None) -> Iterator[NetworkCache]:
         _active = previous
 
 
+def active_cache() -> NetworkCache | None:
+    """The cache of the enclosing :func:`reuse_networks` block, or ``None`` outside one.
+
+    A pipeline made of other pipelines reuses it (``reuse_networks(active_cache())``), so a
+    front end's cache still holds everything it loads.
+    """
+    return _active
+
+
 def cached(kind: str, spec: object, device: object, load: Callable[[], T]) -> T:
     """``load()``, or the network an active :func:`reuse_networks` block already holds."""
     if _active is None:
