@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -9,9 +10,13 @@ import click
 from micromotion.cli._common import (
     clip_option,
     device_option,
+    encoder_options,
+    face_option,
     file_option,
     generator_option,
     id_weights_option,
+    no_align_option,
+    settings_from,
     start_code_options,
     truncation_option,
 )
@@ -36,6 +41,25 @@ from micromotion.errors import ParameterError
     help="With --compare: faces, e.g. 0-3,7 (averaged). Not with --latent.",
 )
 @start_code_options
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PHOTO",
+    help="A face photo as a start face (repeat for several): aligned and inverted as "
+    "`apply --image` does. Not with --seed(s) or --latent.",
+)
+@encoder_options
+@click.option(
+    "--steps",
+    type=click.IntRange(1),
+    default=500,
+    show_default=True,
+    help="Projector steps for --image (with --inverter projector).",
+)
+@face_option("Which face of each --image.")
+@no_align_option("Each --image is an FFHQ-aligned crop already.")
 @truncation_option
 @click.option(
     "--strength",
@@ -86,6 +110,8 @@ def evaluate_cmd(
     seeds: str | None,
     strength: tuple[float, ...],
     degrees: str | None,
+    images: tuple[Path, ...],
+    no_align: bool,
     **job: Any,
 ) -> None:
     """Render clips along MICROMOTION and write their scores to OUT.json.
@@ -100,7 +126,10 @@ def evaluate_cmd(
     With --compare, every MICROMOTION is scored on the same faces (mean ± std over them):
     those of --seeds, or every row of --latent CODES.npy ([N, num_ws, w_dim], as `generate`
     writes DIR/latents.npy; --index I scores one row), with the cosine of every pair of
-    directions over the layers both move; --plot draws the curves.
+    directions over the layers both move; --plot draws the curves. --image PHOTO (repeat
+    it) scores on photos instead: each is aligned and inverted as `apply --image` does
+    (--inverter, --iterations, --refine, --alignment, --steps, --face, --no-align), with its
+    reconstruction PSNR recorded in OUT.json beside its scores.
 
     A MICROMOTION may be a baseline computed from --generator on the fly: sefa, sefa:K,
     ganspace or ganspace:K (K the component, default 0), on the layers of the first
@@ -110,7 +139,21 @@ def evaluate_cmd(
     its anchors (1 = the whole motion).
     """
     from micromotion.core.seeds import parse_seeds
+    from micromotion.pipelines.animate import PhotoSettings
 
+    ctx = click.get_current_context()
+    photo_flags = ("inverter", "alignment", "iterations", "refine", "steps", "face", "no_align")
+    photo = settings_from(PhotoSettings, job, align=not no_align)
+    if images:
+        if ctx.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE:
+            raise ParameterError.worded(
+                "{images} and {seed} each choose the faces: give one of them", "images", "seed"
+            )
+        job.update(images=list(images), photo=photo)
+    else:
+        for flag in photo_flags:
+            if ctx.get_parameter_source(flag) == click.core.ParameterSource.COMMANDLINE:
+                raise ParameterError.worded("{" + flag + "} goes with {images}", flag, "images")
     words = None
     if degrees is not None:
         words = [w.strip() for w in degrees.split(",")]
@@ -130,7 +173,10 @@ def evaluate_cmd(
         del job["plot"]
         from micromotion.pipelines.evaluate import evaluate
 
-        found = run_job(evaluate, micromotions[0], unit="frame", seed=seed,
+        one = job.pop("images", [None])
+        if len(one) > 1:
+            raise ParameterError.worded("{compare} is needed to score on several photos", "compare")
+        found = run_job(evaluate, micromotions[0], unit="frame", seed=seed, image=one[0],
                         strength=strength[0], degrees=words, **job)  # fmt: skip
         report, smooth = found.report, found.report["smoothness"]["pixel_rmse"]
         line = f"wrote {found.files['report']} (pixel step {smooth['mean']:.4g}"
@@ -149,7 +195,7 @@ def evaluate_cmd(
     from micromotion.pipelines.evaluate import compare as compare_job
 
     faces = parse_seeds(seeds) if seeds is not None else None
-    if faces is None and job.get("latent") is None:
+    if faces is None and job.get("latent") is None and not images:
         faces = [seed]
     found = run_job(compare_job, list(micromotions), unit="frame", seeds=faces,
                     strength=list(strength), degrees=words, **job)  # fmt: skip

@@ -55,13 +55,16 @@ from micromotion.core.progress import Progress
 from micromotion.core.provenance import provenance
 from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import MicromotionError, ParameterError
-from micromotion.media.images import save_png
+from micromotion.faces import check_backend
+from micromotion.inversion import InversionConfig
+from micromotion.media.images import read_rgb, save_png
 from micromotion.networks.clip import ClipModel
 from micromotion.networks.irse import IdentityLoss
 from micromotion.networks.lpips import perceptual_loss
 from micromotion.networks.sampling import sample_ws
 from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import GeneratorSpec, cached, open_generator
+from micromotion.pipelines.animate import PhotoSettings
 from micromotion.pipelines.baselines import (
     ganspace_components,
     ganspace_micromotion,
@@ -69,7 +72,17 @@ from micromotion.pipelines.baselines import (
 )
 from micromotion.pipelines.evaluate_plot import draw_comparison
 from micromotion.pipelines.latents import read_code
+from micromotion.pipelines.losses import select_loss
 from micromotion.pipelines.outputs import save_record
+from micromotion.pipelines.photo import (
+    PROJECTOR,
+    FaceCrop,
+    choose_inverter,
+    face_crop,
+    invert_crops,
+    open_inverter,
+    paper_crop,
+)
 from micromotion.render.codes import clip_codes
 from micromotion.render.metrics import (
     Distance,
@@ -87,6 +100,7 @@ from micromotion.subspace.baselines import Components
 from micromotion.subspace.layers import layers_text
 from micromotion.subspace.metrics import direction_cosine, subspace_report
 from micromotion.subspace.micromotion import Micromotion
+from micromotion.weights.assets import fetch_all
 from micromotion.weights.clip import load_clip
 from micromotion.weights.irse import load_irse50
 from micromotion.weights.lpips import load_lpips
@@ -197,6 +211,8 @@ def evaluate(
     seed: int = 0,
     latent: str | os.PathLike[str] | None = None,
     index: int | None = None,
+    image: str | os.PathLike[str] | None = None,
+    photo: PhotoSettings | None = None,
     truncation_psi: float = 0.7,
     strength: float = 5.0,
     frames: int = 16,
@@ -217,9 +233,13 @@ def evaluate(
             computed on the fly, ``sefa[:K]`` or ``ganspace[:K]`` (all layers).
         output: ``NAME.json``.
         generator: A checkpoint file, a zoo name, or a loaded generator.
-        seed: The start face's seed (unless ``latent``).
+        seed: The start face's seed (unless ``latent`` or ``image``).
         latent: Start from this W+ code (``.npy``) instead.
         index: Row of ``latent`` when it holds several codes.
+        image: Start from this photo instead: aligned and inverted as ``apply --image`` does
+            (``photo``), its PSNR recorded with the start.
+        photo: How a photo becomes a code (default: as ``apply``'s; ``paste_back`` has no
+            meaning here and is refused).
         truncation_psi: Truncation of the seed's face.
         strength: Strength at the last frame.
         frames: Frames in the clip (≥ 2).
@@ -241,8 +261,9 @@ def evaluate(
     """
     found = _run(
         [micromotion], output=output, generator=generator,
-        seeds=[seed] if latent is None else None, latent=latent,
-        index=index, truncation_psi=truncation_psi, strength=strength, frames=frames,
+        seeds=[seed] if latent is None and image is None else None, latent=latent,
+        index=index, images=None if image is None else [image], photo=photo,
+        truncation_psi=truncation_psi, strength=strength, frames=frames,
         id_weights=id_weights, lpips=lpips, clip=clip, template=template, degrees=degrees,
         plot=None, ganspace_samples=ganspace_samples, ganspace_seed=ganspace_seed,
         device=device, progress=progress, single=True,
@@ -258,6 +279,8 @@ def compare(
     seeds: Sequence[int] | None = None,
     latent: str | os.PathLike[str] | None = None,
     index: int | None = None,
+    images: Sequence[str | os.PathLike[str]] | None = None,
+    photo: PhotoSettings | None = None,
     truncation_psi: float = 0.7,
     strength: float | Sequence[float] = 5.0,
     frames: int = 16,
@@ -292,11 +315,16 @@ def compare(
         output: ``NAME.json``.
         generator: A checkpoint file, a zoo name, or a loaded generator.
         seeds: The start faces (each micromotion is rendered on every one); default ``[0]``.
-            Not with ``latent``.
+            Not with ``latent`` or ``images``.
         latent: The start faces' W+ codes (``.npy``): ``[num_ws, w_dim]`` or ``[w_dim]`` is
             one face (``invert``'s code); ``[N, num_ws, w_dim]`` (``generate``'s
             ``latents.npy``) is ``N`` faces, every row scored unless ``index`` picks one.
         index: The one row of ``latent`` to score.
+        images: The start faces as photos: each aligned and inverted as ``apply --image``
+            does (``photo``; all in one batch), its PSNR and inverter recorded with the
+            start. A photo without a face fails the run before anything is rendered.
+        photo: How the photos become codes (default: as ``apply``'s; ``paste_back`` has no
+            meaning here and is refused).
         truncation_psi: Truncation of the seeds' faces.
         strength: Strength at the last frame: one for all, or one per micromotion. Their
             units differ: a SeFa direction has unit norm on each layer it moves (SeFa's own
@@ -321,7 +349,8 @@ def compare(
     """
     return _run(
         micromotions, output=output, generator=generator, seeds=seeds, latent=latent,
-        index=index, truncation_psi=truncation_psi, strength=strength, frames=frames,
+        index=index, images=images, photo=photo, truncation_psi=truncation_psi,
+        strength=strength, frames=frames,
         id_weights=id_weights, lpips=lpips, clip=clip, template=template, degrees=degrees,
         plot=plot, ganspace_samples=ganspace_samples, ganspace_seed=ganspace_seed,
         device=device, progress=progress, single=False,
@@ -336,6 +365,8 @@ def _run(
     seeds: Sequence[int] | None,
     latent: str | os.PathLike[str] | None,
     index: int | None,
+    images: Sequence[str | os.PathLike[str]] | None,
+    photo: PhotoSettings | None,
     truncation_psi: float,
     strength: float | Sequence[float],
     frames: int,
@@ -369,7 +400,8 @@ def _run(
         )
     baselines = [parse_baseline(m) for m in micromotions]
     clip_files = clip.split(":", 1) if isinstance(clip, str) else []
-    reads = [generator, latent, id_weights, *clip_files]
+    photos = _check_photos(images, photo, seeds=seeds, latent=latent)
+    reads = [generator, latent, id_weights, *clip_files, *(photos or [])]
     reads += [
         m
         for m, b in zip(micromotions, baselines, strict=True)
@@ -384,8 +416,8 @@ def _run(
         raise ParameterError.worded(
             "{seeds} and {latent} both choose the faces: give one of them", "seeds", "latent"
         )
-    seeds = [0] if seeds is None else list(seeds)
-    if not seeds:
+    seeds = [0] if seeds is None and photos is None else list(seeds or [])
+    if not seeds and photos is None:
         raise ParameterError("seeds", "give at least one seed")
     for face in seeds:
         if isinstance(face, bool) or not isinstance(face, int) or not 0 <= face <= MAX_SEED:
@@ -424,11 +456,22 @@ def _run(
         for i, (m, b) in enumerate(zip(micromotions, baselines, strict=True))
         if b is None
     }
+    settings = photo or PhotoSettings()
+    if photos is not None:
+        # Everything to download, at once; each photo read before any network loads.
+        inverter = choose_inverter(settings.inverter, generator)
+        fetch_all([generator, *([] if inverter == PROJECTOR else [inverter])])
+        for path in photos:
+            read_rgb(path)
+        if settings.align:
+            check_backend()
     G, spec = open_generator(generator, device)
     where = G.w_avg.device
     fingerprint = G.fingerprint()
     for mm in loaded.values():
         mm.check_compatible(num_ws=G.num_ws, w_dim=G.w_dim, fingerprint=fingerprint)
+    # The photos' faces before anything slow: a photo without one fails the run at once.
+    crops = None if photos is None else [_crop(G, p, settings) for p in photos]
     # Baselines move the layers of the first decoded micromotion, so that each pair compared
     # edits the same entries of W+ (and their cosine covers them all).
     follow = loaded[min(loaded)] if loaded else None
@@ -441,7 +484,11 @@ def _run(
 
     # Step 1 — the start faces, and each one's unedited clip (strength 0, the same frames).
     # [(label, w [num_ws, w_dim])]
-    starts = _starts(G, seeds, latent, index, truncation_psi, every_row=not single)
+    if crops is not None:
+        assert photos is not None
+        starts = _photo_starts(G, spec, fingerprint, photos, crops, settings, progress)
+    else:
+        starts = _starts(G, seeds, latent, index, truncation_psi, every_row=not single)
     total = frames * len(starts) * (len(mms) + (scorers.identity is not None))
     done = [0]
 
@@ -617,6 +664,81 @@ def _starts(
         )
         for i in range(rows)
     ]
+
+
+def _check_photos(
+    images: Sequence[str | os.PathLike[str]] | None,
+    photo: PhotoSettings | None,
+    *,
+    seeds: Sequence[int] | None,
+    latent: str | os.PathLike[str] | None,
+) -> list[Path] | None:
+    """The photos as paths, checked: not with other faces, each a file, none twice."""
+    if images is None:
+        if photo is not None:
+            raise ParameterError.worded("{photo} settings go with {images}", "photo", "images")
+        return None
+    if isinstance(images, str | os.PathLike) or not images:
+        raise ParameterError("images", "give a list of one or more photos")
+    if seeds is not None or latent is not None:
+        raise ParameterError.worded(
+            "{images}, {seeds} and {latent} each choose the faces: give one of them",
+            "images",
+            "seeds",
+            "latent",
+        )
+    if photo is not None and photo.paste_back:
+        raise ParameterError("paste_back", "has no meaning for a score; leave it off")
+    paths = [Path(p) for p in images]
+    for path in paths:
+        require_file(path, what="a photo")
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise ParameterError("images", "a photo is given twice")
+    return paths
+
+
+def _crop(G: Generator, path: Path, settings: PhotoSettings) -> FaceCrop:
+    return face_crop(path, resolution=G.img_resolution, align=settings.align, face=settings.face)
+
+
+def _photo_starts(
+    G: Generator,
+    spec: str,
+    fingerprint: str,
+    photos: Sequence[Path],
+    crops: Sequence[FaceCrop],
+    settings: PhotoSettings,
+    progress: Progress | None,
+) -> list[tuple[dict[str, Any], torch.Tensor]]:
+    """The photos' faces as ``(label, w [num_ws, w_dim])``: inverted as ``apply`` inverts.
+
+    The label records the photo (path and sha256), the face found, the inverter used and the
+    reconstruction's PSNR (and LPIPS), so a score can be traced to the code it moved.
+    """
+    loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=settings.lpips)
+    encoder = open_inverter(settings.inverter_settings, spec, G.w_avg.device)
+    paper = encoder is not None and settings.alignment == "paper"
+    result, distances, used = invert_crops(
+        G, [c.image for c in crops], encoder=encoder, settings=settings.inverter_settings,
+        config=InversionConfig(steps=settings.steps), loss_fn=loss_fn, loss_name=loss_name,
+        progress=progress,
+        encoder_crops=[paper_crop(c) for c in crops] if paper else None,  # type: ignore[misc]
+    )  # fmt: skip
+    starts = []
+    for i, (path, crop) in enumerate(zip(photos, crops, strict=True)):
+        label = {
+            "image": str(path),
+            "image_sha256": sha256_file(path),
+            "face_index": crop.record.get("face_index"),
+            "aligned": crop.record["aligned"],
+            "inverter": used,
+            "loss": loss_name,
+            "psnr_db": round(float(result.psnr[i]), 3),
+            "lpips": distances[i],
+            "generator_fingerprint": fingerprint,
+        }
+        starts.append((label, result.ws[i].detach().to(G.w_avg.device)))
+    return starts
 
 
 def _render(
