@@ -133,9 +133,27 @@ def test_interfacegan_from_prompts_with_clip(files, tmp_path):
                  "--prompts", "a smiling face", "a neutral face", "--samples", 24, "--ratio",
                  0.25, "--clip", f"{cfg}:{weights}", "-o", out)  # fmt: skip
     assert result.exit_code == 0, result.output
-    data = Micromotion.load(out).metadata["data"]
+    mm = Micromotion.load(out)
+    data = mm.metadata["data"]
     assert data["prompts"] == ["a smiling face", "a neutral face"] and data["seeds"] == "0-23"
     assert data["labels_kind"] == "scores" and data["clip"] == f"{cfg}:{weights}"
+    # The scored faces are saved: one row per seed, and a refit from them needs no CLIP.
+    assert data["saved"] == {"codes": "p_codes.npy", "scores": "p_scores.csv"}
+    assert "p_codes.npy and p_scores.csv" in result.output
+    codes = np.load(tmp_path / "p_codes.npy")
+    assert codes.shape == (24, files["G"].w_dim) and codes.dtype == np.float32
+    rows = (tmp_path / "p_scores.csv").read_text().splitlines()
+    assert rows[0] == "seed,score" and [r.split(",")[0] for r in rows[1:]] == [
+        str(s) for s in range(24)
+    ]
+    scores = [float(r.split(",")[1]) for r in rows[1:]]
+    assert len(set(scores)) == 24  # real, distinct CLIP scores
+    again = tmp_path / "refit.safetensors"
+    refit = run("baseline", "interfacegan", "--generator", files["generator"], "--device", "cpu",
+                "--codes", tmp_path / "p_codes.npy", "--labels", tmp_path / "p_scores.csv",
+                "--column", "score", "--ratio", 0.25, "-o", again)  # fmt: skip
+    assert refit.exit_code == 0, refit.output
+    assert torch.equal(Micromotion.load(again).direction, mm.direction)
 
 
 def test_interfacegan_user_errors(files, tmp_path):

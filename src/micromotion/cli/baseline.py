@@ -181,6 +181,12 @@ def interfacegan_cmd(prompts: tuple[str, str] | None, **job: Any) -> None:
         f"{meta['space']}, {meta['num_positive']}+{meta['num_negative']} codes, {which} accuracy "
         f"{100 * accuracy:.1f}%, layers {meta['layers']})"
     )
+    if "scores" in found.files:
+        click.echo(
+            f"wrote the scored faces as {found.files['codes'].name} and "
+            f"{found.files['scores'].name} (refit without CLIP: --codes … --labels … "
+            "--column score)"
+        )
 
 
 def _echo(mm: Any, path: Path, value: str) -> None:

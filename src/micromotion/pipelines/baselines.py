@@ -66,7 +66,8 @@ class Baseline:
 
     Attributes:
         micromotion: The direction as a micromotion.
-        files: ``{"micromotion": path}``.
+        files: ``{"micromotion": path}``; for InterFaceGAN from prompts also ``codes`` and
+            ``scores``, the faces it scored (see :func:`scored_faces_paths`).
         components: Every direction the method found (``component`` picked one of them);
             ``None`` for InterFaceGAN, which finds one.
         boundary: InterFaceGAN's boundary (its first fitted layer's for W+ codes), else ``None``.
@@ -260,9 +261,10 @@ def interfacegan_direction(
     # Step 0 — check inputs before the generator loads.
     out = check_output(Path(output))
     clip_files = clip.split(":", 1) if isinstance(clip, str) and prompts is not None else []
-    outputs = OutputSet(
-        {"micromotion": out}, reads=input_files(generator, codes, labels, *clip_files)
-    )
+    files = {"micromotion": out}
+    if prompts is not None:  # the scored faces, so another fit needs no CLIP pass
+        files |= scored_faces_paths(out)
+    outputs = OutputSet(files, reads=input_files(generator, codes, labels, *clip_files))
     if (codes is None) != (labels is None):
         raise ParameterError.worded("{codes} and {labels} go together", "codes", "labels")
     if (codes is None) == (prompts is None):
@@ -294,6 +296,7 @@ def interfacegan_direction(
     mask = _mask(layers, G.num_ws)
 
     # Step 1 — the data: codes with labels or scores.
+    scored: tuple[torch.Tensor, torch.Tensor, int] | None = None  # faces CLIP scored, to save
     if codes is not None and table is not None:
         x = _read_codes(Path(codes), G.num_ws, G.w_dim)  # [N, w_dim] or [N, num_ws, w_dim]
         if len(table) != x.shape[0]:
@@ -325,7 +328,9 @@ def interfacegan_direction(
             "clip": clip_model.spec,
             "clip_weights_sha256": clip_model.weights_sha256,
             "score": "cos(image, prompts[0]) - cos(image, prompts[1])",
+            "saved": {role: files[role].name for role in ("codes", "scores")},
         }
+        scored = (x, y, seed)
     binary = bool(((y == 0) | (y == 1)).all())
     if binary and ratio is None:
         chosen, target = torch.arange(len(y)), y
@@ -389,7 +394,34 @@ def interfacegan_direction(
     )
     with outputs:
         mm.save(outputs.path("micromotion"))
-    return Baseline(mm, {"micromotion": out}, None, boundary)
+        if scored is not None:
+            _save_scored(outputs, *scored)
+    return Baseline(mm, files, None, boundary)
+
+
+def scored_faces_paths(output: Path) -> dict[str, Path]:
+    """Where InterFaceGAN's CLIP-scored faces go beside ``NAME.safetensors``.
+
+    ``NAME_codes.npy`` (``[N, w_dim]`` float32, the faces' ``w``) and ``NAME_scores.csv``
+    (``seed,score``): ``--codes NAME_codes.npy --labels NAME_scores.csv --column score``
+    fits the same boundary again without CLIP, or another one (``--ratio``, ``--classifier``).
+    """
+    stem = output.name.removesuffix(".safetensors")
+    return {
+        "codes": output.with_name(f"{stem}_codes.npy"),
+        "scores": output.with_name(f"{stem}_scores.csv"),
+    }
+
+
+def _save_scored(outputs: OutputSet, x: torch.Tensor, y: torch.Tensor, seed: int) -> None:
+    """Write the scored faces: codes as float32 (what the generator mapped), scores exactly."""
+    import numpy as np
+
+    with outputs.path("codes").open("wb") as f:
+        np.save(f, x.to(torch.float32).numpy())  # the float64 copy of float32 codes: exact
+    # repr() round-trips a float64, so the CSV gives back the very scores that were fitted.
+    rows = "".join(f"{seed + i},{float(v)!r}\n" for i, v in enumerate(y.tolist()))
+    outputs.path("scores").write_text("seed,score\n" + rows, encoding="utf-8")
 
 
 def sefa_micromotion(
