@@ -79,6 +79,9 @@ def test_subspace_metrics(files, tmp_path):
     assert sub["rank"] == 4 and sub["rpca_settings"] == "paper" and found.report["identity"] is None
     expected = explained_energy(mm.singular_values, 4)
     np.testing.assert_allclose(sub["explained_energy"], expected.numpy(), rtol=1e-5)
+    spectrum = np.array(sub["spectrum"])  # [num_ws, min(n, w_dim)]
+    np.testing.assert_allclose(spectrum, mm.singular_values.numpy(), rtol=1e-5, atol=1e-6)
+    assert (np.diff(spectrum, axis=1) <= 0).all()  # descending
     assert all(0 < e <= 1 for e in sub["explained_energy"])
     # the outlier sits in layer 2: most of RPCA's sparse energy is there
     energy = sub["sparse_energy"]

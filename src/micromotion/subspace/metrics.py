@@ -53,7 +53,8 @@ def subspace_report(mm: Micromotion) -> dict[str, Any] | None:
     Returns:
         ``rank``; per layer ``explained_energy`` (of the low-rank part at that rank),
         ``sparse_fraction`` (non-zero entries of ``S``) and ``sparse_energy``
-        (``‖S‖² / ‖anchors‖²``); and ``rpca_iterations`` per layer.
+        (``‖S‖² / ‖anchors‖²``); ``spectrum``, each layer's singular values (descending,
+        those the rank is read from); and ``rpca_iterations`` per layer.
     """
     if mm.anchors is None:
         return None
@@ -77,6 +78,8 @@ def subspace_report(mm: Micromotion) -> dict[str, Any] | None:
         "explained_energy": _rounded(explained_energy(decomp.singular_values, decomp.rank)),
         "sparse_fraction": _rounded(sparse_fraction(decomp.sparse)),
         "sparse_energy": _rounded(sparse_energy),
+        # [num_ws][min(n, w_dim)]: what info --plot draws, as numbers
+        "spectrum": [_rounded(layer) for layer in decomp.singular_values],
         "rpca_iterations": None if decomp.rpca is None else decomp.rpca.iterations.tolist(),
     }
 
