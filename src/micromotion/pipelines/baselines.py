@@ -112,12 +112,8 @@ def sefa_direction(
         The micromotion, its file, and every component.
     """
     # Step 0 — check inputs before the generator loads.
-    out = check_output(Path(output))
-    outputs = OutputSet({"micromotion": out}, reads=[generator])
-    _check_component(component)
-    G, spec = open_generator(generator, device)
-    _mask(layers, G.num_ws)
-    _check_component(component, G.w_dim)
+    outputs, G, spec = _open_component(output, generator, component, layers, device)
+    out = outputs.files["micromotion"]
 
     # Steps 1 and 2 — the chosen affines' factorisation, and the micromotion.
     mm, comps = sefa_micromotion(
@@ -129,9 +125,7 @@ def sefa_direction(
         name=name or out.name.removesuffix(".safetensors"),
         generator_spec=spec,
     )
-    with outputs:
-        mm.save(outputs.path("micromotion"))
-    return Baseline(mm, {"micromotion": out}, comps)
+    return _written(outputs, mm, comps)
 
 
 def ganspace_direction(
@@ -168,18 +162,14 @@ def ganspace_direction(
         The micromotion, its file, and every component.
     """
     # Step 0 — check inputs before the generator loads.
-    out = check_output(Path(output))
-    outputs = OutputSet({"micromotion": out}, reads=[generator])
-    _check_component(component)
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
         raise ParameterError("samples", f"{samples!r}: must be an integer ≥ 2")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         raise ParameterError("seed", f"{seed!r}: must be an integer from 0 to {MAX_SEED}")
     if scale not in ("unit", "std"):
         raise ParameterError("scale", f"{scale!r}: choose unit or std")
-    G, spec = open_generator(generator, device)
-    _mask(layers, G.num_ws)
-    _check_component(component, G.w_dim)
+    outputs, G, spec = _open_component(output, generator, component, layers, device)
+    out = outputs.files["micromotion"]
 
     # Step 1 — sample w and take its principal components.
     comps = ganspace_components(G, samples=samples, seed=seed, progress=progress)
@@ -196,9 +186,31 @@ def ganspace_direction(
         name=name or out.name.removesuffix(".safetensors"),
         generator_spec=spec,
     )
+    return _written(outputs, mm, comps)
+
+
+def _open_component(
+    output: str | os.PathLike[str],
+    generator: GeneratorSpec,
+    component: int,
+    layers: str | None,
+    device: str | torch.device,
+) -> tuple[OutputSet, Generator, str]:
+    """The checks SeFa and GANSpace share, before and after the generator loads."""
+    out = check_output(Path(output))
+    outputs = OutputSet({"micromotion": out}, reads=[generator])
+    _check_component(component)
+    G, spec = open_generator(generator, device)
+    _mask(layers, G.num_ws)
+    _check_component(component, G.w_dim)
+    return outputs, G, spec
+
+
+def _written(outputs: OutputSet, mm: Micromotion, comps: Components) -> Baseline:
+    """Write a SeFa or GANSpace micromotion file; what it wrote."""
     with outputs:
         mm.save(outputs.path("micromotion"))
-    return Baseline(mm, {"micromotion": out}, comps)
+    return Baseline(mm, dict(outputs.files), comps)
 
 
 def interfacegan_direction(
