@@ -144,3 +144,33 @@ def test_web_command_bad_generator_is_one_line(tmp_path):
     assert len(errors) == 1 and "missing.safetensors" in errors[0], result.output
     assert "Traceback" not in result.output
     assert not list(Path(tmp_path).iterdir())
+
+
+def test_each_job_gets_only_its_own_warnings():
+    """Two jobs at once (--concurrency 2): each page shows its own warnings, in order."""
+    import threading
+    import warnings
+
+    from micromotion.web.app import job_warnings
+
+    barrier = threading.Barrier(2, timeout=10)
+    seen: dict[str, list[str]] = {}
+
+    def job(name: str) -> None:
+        sink: list[warnings.WarningMessage] = []
+        with job_warnings(sink):
+            for step in ("first", "second"):
+                barrier.wait()  # both jobs are inside their block before either warns
+                warnings.warn(f"{name} {step}", UserWarning, stacklevel=1)
+            barrier.wait()
+        seen[name] = [str(w.message) for w in sink]
+
+    threads = [threading.Thread(target=job, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == {"a": ["a first", "a second"], "b": ["b first", "b second"]}
+    # Outside a job, warnings go where they went before (here: pytest's recorder).
+    with pytest.warns(UserWarning, match="outside"):
+        warnings.warn("outside any job", UserWarning, stacklevel=1)

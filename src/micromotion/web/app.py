@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import gradio as gr
 
@@ -99,6 +101,64 @@ def _tidy(message: str, paths: Sequence[str | Path | None]) -> str:
     return message
 
 
+#: The warnings list of the job running in this context (``None`` outside a job).
+_job_warnings: ContextVar[list[warnings.WarningMessage] | None] = ContextVar(
+    "micromotion_job_warnings", default=None
+)
+_hook_lock = threading.Lock()
+#: What showed warnings before :func:`_route_warnings` put :func:`_show` in its place.
+_shown_before: list[Callable[..., None]] = []
+
+
+def _show(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` while the web app runs: to the job's list, or as before."""
+    sink = _job_warnings.get()
+    if sink is not None:
+        sink.append(warnings.WarningMessage(message, category, filename, lineno, file, line))
+    elif _shown_before:
+        _shown_before[-1](message, category, filename, lineno, file, line)
+
+
+def _route_warnings() -> None:
+    """Make sure each warning goes to the job that raised it.
+
+    ``warnings.catch_warnings`` swaps process-wide state: with several jobs at once
+    (``--concurrency``) one job's warning reached another's page, or was lost when the other
+    restored the state. Instead one hook, :func:`_show`, reads the running job from a context
+    variable (Gradio runs each job in a worker thread with its own copy of the context), and
+    warnings outside a job go where they went before. It is put back if something (a test
+    harness) restored another hook since.
+    """
+    with _hook_lock:
+        if warnings.showwarning is not _show:
+            _shown_before[:] = [warnings.showwarning]
+            warnings.showwarning = _show
+        # Every occurrence, not once per code location: each job's page gets its own.
+        warnings.filterwarnings("always", category=UserWarning, module=r"micromotion\b")
+
+
+@contextmanager
+def job_warnings(sink: list[warnings.WarningMessage]) -> Iterator[None]:
+    """Collect into ``sink`` the warnings raised in this context (this job's thread) only.
+
+    Args:
+        sink: The list the warnings are appended to.
+    """
+    _route_warnings()
+    token = _job_warnings.set(sink)
+    try:
+        yield
+    finally:
+        _job_warnings.reset(token)
+
+
 @contextmanager
 def _shown(*paths: str | Path | None) -> Iterator[None]:
     """Show the library's errors and warnings in the page, never a traceback.
@@ -108,8 +168,8 @@ def _shown(*paths: str | Path | None) -> Iterator[None]:
     shown as one line. Warnings (a saturated clip, a micromotion from another network)
     become :class:`gradio.Warning` toasts.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    caught: list[warnings.WarningMessage] = []
+    with job_warnings(caught):
         try:
             yield
         except gr.Error:
