@@ -167,6 +167,22 @@ def test_discover_from_text_gives_a_loadable_micromotion(
     assert page.locator("#discover-plot img").evaluate("i => i.naturalWidth") == 720
     page.screenshot(path=str(artifacts / "discover-text.png"), full_page=True)
 
+    # "Animate with grin": the file goes to the Animate tab, which is shown, and animates.
+    page.locator("#discover-use").click()
+    page.wait_for_function(
+        "document.querySelector('#animate-micromotion input').value.startsWith('uploaded')"
+    )
+    page.locator("#animate-upload [aria-label='grin.safetensors']").wait_for(timeout=10_000)
+    assert page.get_by_role("tab", name="Animate").get_attribute("aria-selected") == "true"
+    page.get_by_label(SEED_LABEL).check()
+    set_number(page, "#animate-frames", FRAMES)
+    page.locator("#animate-run").click()
+    page.locator("#animate-video video").wait_for(timeout=60_000)
+    clip = downloads(page, "#animate-files", tmp_path)
+    record = json.loads(next(p for n, p in clip.items() if n.endswith(".mp4.json")).read_text())
+    assert record["micromotions"][0]["name"] == "grin" and record["frames"] == FRAMES
+    assert record["start"]["seed"] == 0
+
 
 def test_discover_from_a_video(page, server, web_files, artifacts, tmp_path):
     page.get_by_role("tab", name="Discover").click()

@@ -491,7 +491,10 @@ class Jobs:
             text += f", median reconstruction PSNR {found.median_psnr:.1f} dB"
         text += "".join(f"\n\nnote: {note}" for note in found.notes)
         downloads = [files[k] for k in ("micromotion", "record", "anchors", "strip") if k in files]
-        return files.get("strip"), plot, text, [str(p) for p in downloads]
+        made = str(files["micromotion"])
+        # The last two outputs arm "Animate with this micromotion" with the file just made.
+        use = gr.update(interactive=True, value=f"Animate with {mm.name}")
+        return files.get("strip"), plot, text, [str(p) for p in downloads], made, use
 
     def inspect(
         self, choice: str | None, upload: str | None, request: gr.Request
@@ -523,6 +526,13 @@ def _use_upload(upload: str | None) -> Any:
     with _shown(upload):
         _micromotion_spec(UPLOADED, upload)
     return gr.update(value=UPLOADED)
+
+
+def _animate_with(made: str | None) -> tuple[Any, ...]:
+    """The micromotion just discovered, put in the Animate tab's upload, and that tab shown."""
+    if not made:
+        raise gr.Error("discover a micromotion first", title="Please check")
+    return made, gr.update(value=UPLOADED), gr.Tabs(selected="animate")
 
 
 def _cleared(count: int) -> Callable[[], Any]:
@@ -611,197 +621,215 @@ def build_app(config: WebConfig, sessions: SessionFiles) -> gr.Blocks:
             f"{about['w_dim']}], fingerprint `{about['fingerprint'][:12]}…`",
             elem_id="header",
         )
-        with gr.Tab("Animate", id="animate"):
-            with gr.Row():
-                with gr.Column():
-                    source = gr.Radio(
-                        [PHOTO, SEED], value=PHOTO, label="Face", elem_id="animate-source"
-                    )
-                    photo = gr.File(
-                        label="Photo",
-                        file_types=["image"],
-                        type="filepath",
-                        elem_id="animate-photo",
-                    )
-                    photo_preview = gr.Image(
-                        label="Uploaded photo", interactive=False, height=160, type="filepath"
-                    )
-                    with gr.Row():
-                        seed = gr.Number(0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED)
-                        truncation = gr.Slider(0, 1, 0.7, step=0.05, label="Truncation")
-                    choice, upload = _micromotion_picker("animate")
-                    strength = gr.Slider(
-                        -20,
-                        20,
-                        DEFAULT_STRENGTH,
-                        step=0.1,
-                        label="Strength",
-                        info="negative: the opposite way",
-                    )
-                    with gr.Row():
-                        frames = gr.Slider(
-                            2,
-                            limits.frames,
-                            min(100, limits.frames),
-                            step=1,
-                            label="Frames",
-                            elem_id="animate-frames",
+        with gr.Tabs() as tabs:
+            with gr.Tab("Animate", id="animate"):
+                with gr.Row():
+                    with gr.Column():
+                        source = gr.Radio(
+                            [PHOTO, SEED], value=PHOTO, label="Face", elem_id="animate-source"
                         )
-                        fps = gr.Slider(1, 60, 30, step=1, label="FPS", elem_id="animate-fps")
-                    with gr.Row():
-                        layers = gr.Textbox(
-                            "", label="Layers", placeholder="e.g. 0-7 (default: the micromotion's)"
+                        photo = gr.File(
+                            label="Photo",
+                            file_types=["image"],
+                            type="filepath",
+                            elem_id="animate-photo",
                         )
-                        pingpong = gr.Checkbox(False, label="Ping-pong loop")
-                    with gr.Accordion("Photo and inversion", open=False):
+                        photo_preview = gr.Image(
+                            label="Uploaded photo", interactive=False, height=160, type="filepath"
+                        )
                         with gr.Row():
-                            align = gr.Checkbox(
+                            seed = gr.Number(
+                                0, label="Seed", precision=0, minimum=0, maximum=MAX_SEED
+                            )
+                            truncation = gr.Slider(0, 1, 0.7, step=0.05, label="Truncation")
+                        choice, upload = _micromotion_picker("animate")
+                        strength = gr.Slider(
+                            -20,
+                            20,
+                            DEFAULT_STRENGTH,
+                            step=0.1,
+                            label="Strength",
+                            info="negative: the opposite way",
+                        )
+                        with gr.Row():
+                            frames = gr.Slider(
+                                2,
+                                limits.frames,
+                                min(100, limits.frames),
+                                step=1,
+                                label="Frames",
+                                elem_id="animate-frames",
+                            )
+                            fps = gr.Slider(1, 60, 30, step=1, label="FPS", elem_id="animate-fps")
+                        with gr.Row():
+                            layers = gr.Textbox(
+                                "",
+                                label="Layers",
+                                placeholder="e.g. 0-7 (default: the micromotion's)",
+                            )
+                            pingpong = gr.Checkbox(False, label="Ping-pong loop")
+                        with gr.Accordion("Photo and inversion", open=False):
+                            with gr.Row():
+                                align = gr.Checkbox(
+                                    True,
+                                    label="Align the face",
+                                    info="off: the photo is an FFHQ-aligned crop",
+                                )
+                                paste_back = gr.Checkbox(
+                                    False, label="Paste back", info="frames show the whole photo"
+                                )
+                            inverter, steps, iterations, refine = _inverter_controls("animate")
+                        make_gif = gr.Checkbox(True, label="Also make a GIF")
+                        go = gr.Button("Animate", variant="primary", elem_id="animate-run")
+                    with gr.Column():
+                        with gr.Row():
+                            aligned = _output_image("Aligned crop", "animate-aligned")
+                            recon = _output_image("Reconstruction", "animate-recon")
+                        summary = gr.Markdown(elem_id="animate-summary")
+                        video = gr.Video(
+                            label="Clip",
+                            interactive=False,
+                            autoplay=True,
+                            loop=True,
+                            elem_id="animate-video",
+                        )
+                        downloads = _downloads("animate-files")
+                photo.upload(jobs.check_photo, photo, photo_preview).failure(
+                    _cleared(2), None, [photo, photo_preview]
+                )
+                upload.upload(_use_upload, upload, choice).failure(_cleared(1), None, upload)
+                go.click(
+                    jobs.animate,
+                    [
+                        source,
+                        photo,
+                        seed,
+                        truncation,
+                        choice,
+                        upload,
+                        strength,
+                        frames,
+                        fps,
+                        layers,
+                        pingpong,
+                        paste_back,
+                        align,
+                        inverter,
+                        steps,
+                        iterations,
+                        refine,
+                        make_gif,
+                    ],
+                    [aligned, recon, summary, video, downloads],
+                    concurrency_id="jobs",
+                )
+
+            with gr.Tab("Discover", id="discover"):
+                with gr.Row():
+                    rank = gr.Textbox("4", label="Rank", info="the paper: 4; or auto")
+                    dlayers = gr.Textbox("", label="Layers", placeholder="e.g. 0-7 (default: all)")
+                    name = gr.Textbox("", label="Name", placeholder="recorded in the file")
+                with gr.Row():
+                    with gr.Column():
+                        with gr.Tab("From text", id="discover-text"):
+                            template = gr.Textbox(
+                                "a person with {degree} smile",
+                                label="Template",
+                                info="{degree} is replaced by each degree",
+                                elem_id="text-template",
+                            )
+                            degrees = gr.Textbox(
+                                ",".join(DEFAULT_DEGREES),
+                                label="Degrees",
+                                info="in motion order, comma-separated",
+                                elem_id="text-degrees",
+                            )
+                            with gr.Row():
+                                tseed = gr.Number(
+                                    1, label="Seed", precision=0, minimum=0, maximum=MAX_SEED
+                                )
+                                tsteps = gr.Number(
+                                    40, label="Steps", precision=0, minimum=1, elem_id="text-steps"
+                                )
+                            tgo = gr.Button(
+                                "Discover from text", variant="primary", elem_id="text-run"
+                            )
+                        with gr.Tab("From a video", id="discover-video"):
+                            clip_file = gr.File(
+                                label="Video of one face performing the motion",
+                                file_types=["video"],
+                                type="filepath",
+                                elem_id="video-file",
+                            )
+                            video_note = gr.Markdown(elem_classes=["mm-note"])
+                            with gr.Row():
+                                vframes = gr.Number(16, label="Frames", precision=0, minimum=3)
+                                vnext = gr.Number(
+                                    150, label="Steps per next frame", precision=0, minimum=1
+                                )
+                            valign = gr.Checkbox(
                                 True,
                                 label="Align the face",
-                                info="off: the photo is an FFHQ-aligned crop",
+                                info="off: the video shows aligned crops",
                             )
-                            paste_back = gr.Checkbox(
-                                False, label="Paste back", info="frames show the whole photo"
+                            vinverter, vsteps, viterations, vrefine = _inverter_controls("video")
+                            vgo = gr.Button(
+                                "Discover from the video", variant="primary", elem_id="video-run"
                             )
-                        inverter, steps, iterations, refine = _inverter_controls("animate")
-                    make_gif = gr.Checkbox(True, label="Also make a GIF")
-                    go = gr.Button("Animate", variant="primary", elem_id="animate-run")
-                with gr.Column():
-                    with gr.Row():
-                        aligned = _output_image("Aligned crop", "animate-aligned")
-                        recon = _output_image("Reconstruction", "animate-recon")
-                    summary = gr.Markdown(elem_id="animate-summary")
-                    video = gr.Video(
-                        label="Clip",
-                        interactive=False,
-                        autoplay=True,
-                        loop=True,
-                        elem_id="animate-video",
-                    )
-                    downloads = _downloads("animate-files")
-            photo.upload(jobs.check_photo, photo, photo_preview).failure(
-                _cleared(2), None, [photo, photo_preview]
-            )
-            upload.upload(_use_upload, upload, choice).failure(_cleared(1), None, upload)
-            go.click(
-                jobs.animate,
-                [
-                    source,
-                    photo,
-                    seed,
-                    truncation,
-                    choice,
-                    upload,
-                    strength,
-                    frames,
-                    fps,
-                    layers,
-                    pingpong,
-                    paste_back,
-                    align,
-                    inverter,
-                    steps,
-                    iterations,
-                    refine,
-                    make_gif,
-                ],
-                [aligned, recon, summary, video, downloads],
-                concurrency_id="jobs",
-            )
+                    with gr.Column():
+                        strip = _output_image("Anchors", "discover-strip")
+                        spectrum = _output_image(
+                            "Per-layer |d| and singular values", "discover-plot"
+                        )
+                        found = gr.Markdown(elem_id="discover-summary")
+                        dfiles = _downloads("discover-files")
+                        made = gr.State(None)  # the micromotion file this session discovered last
+                        use = gr.Button(
+                            "Animate with this micromotion",
+                            interactive=False,
+                            elem_id="discover-use",
+                        )
+                outputs = [strip, spectrum, found, dfiles, made, use]
+                use.click(_animate_with, made, [upload, choice, tabs])
+                tgo.click(
+                    jobs.discover_text,
+                    [template, degrees, tseed, tsteps, rank, dlayers, name],
+                    outputs,
+                    concurrency_id="jobs",
+                )
+                clip_file.upload(jobs.check_video, clip_file, video_note).failure(
+                    _cleared(2), None, [clip_file, video_note]
+                )
+                vgo.click(
+                    jobs.discover_video,
+                    [
+                        clip_file,
+                        vframes,
+                        vsteps,
+                        vnext,
+                        valign,
+                        vinverter,
+                        viterations,
+                        vrefine,
+                        rank,
+                        dlayers,
+                        name,
+                    ],
+                    outputs,
+                    concurrency_id="jobs",
+                )
 
-        with gr.Tab("Discover", id="discover"):
-            with gr.Row():
-                rank = gr.Textbox("4", label="Rank", info="the paper: 4; or auto")
-                dlayers = gr.Textbox("", label="Layers", placeholder="e.g. 0-7 (default: all)")
-                name = gr.Textbox("", label="Name", placeholder="recorded in the file")
-            with gr.Row():
-                with gr.Column():
-                    with gr.Tab("From text", id="discover-text"):
-                        template = gr.Textbox(
-                            "a person with {degree} smile",
-                            label="Template",
-                            info="{degree} is replaced by each degree",
-                            elem_id="text-template",
-                        )
-                        degrees = gr.Textbox(
-                            ",".join(DEFAULT_DEGREES),
-                            label="Degrees",
-                            info="in motion order, comma-separated",
-                            elem_id="text-degrees",
-                        )
-                        with gr.Row():
-                            tseed = gr.Number(
-                                1, label="Seed", precision=0, minimum=0, maximum=MAX_SEED
-                            )
-                            tsteps = gr.Number(
-                                40, label="Steps", precision=0, minimum=1, elem_id="text-steps"
-                            )
-                        tgo = gr.Button("Discover from text", variant="primary", elem_id="text-run")
-                    with gr.Tab("From a video", id="discover-video"):
-                        clip_file = gr.File(
-                            label="Video of one face performing the motion",
-                            file_types=["video"],
-                            type="filepath",
-                            elem_id="video-file",
-                        )
-                        video_note = gr.Markdown(elem_classes=["mm-note"])
-                        with gr.Row():
-                            vframes = gr.Number(16, label="Frames", precision=0, minimum=3)
-                            vnext = gr.Number(
-                                150, label="Steps per next frame", precision=0, minimum=1
-                            )
-                        valign = gr.Checkbox(
-                            True, label="Align the face", info="off: the video shows aligned crops"
-                        )
-                        vinverter, vsteps, viterations, vrefine = _inverter_controls("video")
-                        vgo = gr.Button(
-                            "Discover from the video", variant="primary", elem_id="video-run"
-                        )
-                with gr.Column():
-                    strip = _output_image("Anchors", "discover-strip")
-                    spectrum = _output_image("Per-layer |d| and singular values", "discover-plot")
-                    found = gr.Markdown(elem_id="discover-summary")
-                    dfiles = _downloads("discover-files")
-            outputs = [strip, spectrum, found, dfiles]
-            tgo.click(
-                jobs.discover_text,
-                [template, degrees, tseed, tsteps, rank, dlayers, name],
-                outputs,
-                concurrency_id="jobs",
-            )
-            clip_file.upload(jobs.check_video, clip_file, video_note).failure(
-                _cleared(2), None, [clip_file, video_note]
-            )
-            vgo.click(
-                jobs.discover_video,
-                [
-                    clip_file,
-                    vframes,
-                    vsteps,
-                    vnext,
-                    valign,
-                    vinverter,
-                    viterations,
-                    vrefine,
-                    rank,
-                    dlayers,
-                    name,
-                ],
-                outputs,
-                concurrency_id="jobs",
-            )
-
-        with gr.Tab("Inspect", id="inspect"):
-            with gr.Row():
-                with gr.Column():
-                    ichoice, iupload = _micromotion_picker("inspect")
-                    igo = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
-                    details = gr.Markdown(elem_id="inspect-summary")
-                with gr.Column():
-                    iplot = _output_image("Per-layer |d| and singular values", "inspect-plot")
-                    raw = gr.JSON(label="Summary")
-            iupload.upload(_use_upload, iupload, ichoice).failure(_cleared(1), None, iupload)
-            igo.click(jobs.inspect, [ichoice, iupload], [details, iplot, raw])
+            with gr.Tab("Inspect", id="inspect"):
+                with gr.Row():
+                    with gr.Column():
+                        ichoice, iupload = _micromotion_picker("inspect")
+                        igo = gr.Button("Inspect", variant="primary", elem_id="inspect-run")
+                        details = gr.Markdown(elem_id="inspect-summary")
+                    with gr.Column():
+                        iplot = _output_image("Per-layer |d| and singular values", "inspect-plot")
+                        raw = gr.JSON(label="Summary")
+                iupload.upload(_use_upload, iupload, ichoice).failure(_cleared(1), None, iupload)
+                igo.click(jobs.inspect, [ichoice, iupload], [details, iplot, raw])
 
         demo.unload(jobs.end_session)
     return demo
