@@ -1,36 +1,175 @@
-"""Robust PCA internals: the Gram-matrix SVT and the thread split."""
+"""Robust PCA internals: the Gram-matrix SVT, the fused loop and the thread split."""
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
+from micromotion.subspace import rpca
 from micromotion.subspace.rpca import robust_pca
 
+F64 = torch.float64
 
-def test_svt_by_gram_matches_the_svd_route():
-    """The Gram-matrix SVT equals thresholding the singular values of an SVD."""
-    from micromotion.subspace.rpca import _svd, _svt
 
+def _svd_svt(M: torch.Tensor, tau: float) -> torch.Tensor:
+    """Singular value thresholding by a full SVD: the plain definition."""
+    U, s, Vh = torch.linalg.svd(M, full_matrices=False)
+    return (U * (s - tau).clamp_min(0.0)[..., None, :]) @ Vh
+
+
+def _literal_lin(D: torch.Tensor, tol: float = 1e-7) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Lin, Chen & Ma's inexact ALM on one matrix, transcribed literally with a full SVD."""
+    m, n = D.shape
+    lam = 1 / math.sqrt(max(m, n))
+    spec = float(torch.linalg.matrix_norm(D, 2))
+    mu = 1.25 / spec
+    mu_cap = mu * 1e7
+    Y = D / max(spec, float(D.abs().max()) / lam)
+    S = torch.zeros_like(D)
+    for k in range(1, 1001):
+        L = _svd_svt(D - S + Y / mu, 1 / mu)
+        T = D - L + Y / mu
+        S = torch.sign(T) * (T.abs() - lam / mu).clamp_min(0.0)
+        Y = Y + mu * (D - L - S)
+        mu = min(mu * 1.5, mu_cap)
+        if float((D - L - S).norm() / D.norm()) < tol:
+            return L, S, k
+    raise AssertionError("the transcription did not converge")
+
+
+def _anchors(layers: int, m: int, n: int, seed: int) -> torch.Tensor:
+    """Low rank + dense noise + 5 % sparse outliers, like W+ anchors: ranks vary per layer."""
+    g = torch.Generator().manual_seed(seed)
+    rank = torch.randint(1, 5, (layers, 1, 1), generator=g)  # [layers, 1, 1]
+    factor = torch.randn(layers, m, 4, generator=g, dtype=F64) * (torch.arange(4) < rank)
+    low = factor @ torch.randn(layers, 4, n, generator=g, dtype=F64)  # [layers, m, n]
+    noise = 0.05 * torch.randn(layers, m, n, generator=g, dtype=F64)
+    spikes = (torch.rand(layers, m, n, generator=g) < 0.05) * 3.0
+    return low + noise + spikes * torch.randn(layers, m, n, generator=g, dtype=F64).sign()
+
+
+@pytest.mark.parametrize("shape", [(4, 11, 40), (4, 40, 11), (2, 30, 30), (3, 40, 200)])
+def test_svt_by_gram_matches_the_svd_route(shape):
+    """The Gram-matrix SVT equals thresholding the singular values of an SVD, at every rank.
+
+    The thresholds put the kept count at none, one, a few and all of the singular values, so
+    both association orders of the reconstruction (projector first for high ranks of a very
+    wide matrix, eigenvector products otherwise) and the zero-rank shortcut are exercised.
+    """
     g = torch.Generator().manual_seed(3)
-    for shape in ((4, 11, 40), (4, 40, 11), (2, 30, 30)):
-        M = torch.randn(*shape, generator=g, dtype=torch.float64)
-        tau = torch.full((shape[0], 1, 1), 0.7, dtype=torch.float64)
-        U, s, Vh = _svd(M)
-        expected = (U * (s - 0.7).clamp_min(0)[:, None, :]) @ Vh
-        torch.testing.assert_close(_svt(M, tau), expected, atol=1e-10, rtol=0)
+    M = torch.randn(*shape, generator=g, dtype=F64)
+    s = torch.linalg.svdvals(M)  # [b, k], descending
+    k = s.shape[-1]
+    for kept in (0, 1, 3, k // 2, k - 1, k):
+        if kept == 0:
+            tau = s[:, 0] * 1.01
+        elif kept == k:
+            tau = s[:, -1] * 0.99
+        else:
+            tau = (s[:, kept - 1] + s[:, kept]) / 2
+        got = rpca._svt(M, tau[:, None, None])
+        expected = torch.stack([_svd_svt(M[i], float(tau[i])) for i in range(shape[0])])
+        torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
+        assert int(torch.linalg.matrix_rank(got[0], atol=1e-9)) == kept
 
 
-def test_results_do_not_depend_on_threads():
+def test_svt_batch_with_mixed_ranks_equals_one_matrix_at_a_time():
+    """Each matrix keeps its own rank: its SVT does not depend on what it is batched with."""
+    g = torch.Generator().manual_seed(5)
+    M = torch.randn(5, 60, 300, generator=g, dtype=F64)
+    s = torch.linalg.svdvals(M)
+    kept = [1, 7, 33, 45, 60]  # different rank groups, both reconstruction orders
+    tau = torch.stack(
+        [(s[i, r - 1] + s[i, r]) / 2 if r < 60 else s[i, -1] / 2 for i, r in enumerate(kept)]
+    )[:, None, None]
+    batched = rpca._svt(M, tau)
+    for i in range(5):
+        alone = rpca._svt(M[i : i + 1], tau[i : i + 1])
+        torch.testing.assert_close(batched[i : i + 1], alone, atol=1e-13, rtol=0)
+        assert int(torch.linalg.matrix_rank(batched[i], atol=1e-9)) == kept[i]
+
+
+@pytest.mark.parametrize("shape", [(40, 120), (120, 40)])
+def test_robust_pca_matches_the_literal_full_svd_algorithm(shape):
+    """The fused loop (scaled dual, one clamp, kept eigenvectors only) is Lin et al.'s ALM."""
+    D = _anchors(1, *shape, seed=6)[0]
+    L, S, k = _literal_lin(D)
+    res = robust_pca(D)
+    assert int(res.iterations) == k
+    scale = float(D.abs().max())
+    torch.testing.assert_close(res.L, L, atol=1e-9 * scale, rtol=0)
+    torch.testing.assert_close(res.S, S, atol=1e-9 * scale, rtol=0)
+    assert 1 < int(torch.linalg.matrix_rank(res.L, rtol=1e-9)) < min(shape)  # not trivial
+
+
+def test_paper_mode_matches_the_literal_algorithm():
+    """``mu="paper", tol="paper"``: fixed μ = mn/(4ΣD²), S₀ = Y₀ = 0, the authors' stop rule."""
+    D = 2.0 * _anchors(1, 30, 80, seed=7)[0]
+    m, n = D.shape
+    mu, lam = m * n / (4 * float(D.square().sum())), 1 / math.sqrt(n)
+    S, Y = torch.zeros_like(D), torch.zeros_like(D)
+    energy = float(D.square().sum())
+    iterations = 0
+    while iterations < 1000:
+        iterations += 1
+        L = _svd_svt(D - S + Y / mu, 1 / mu)
+        T = D - L + Y / mu
+        S = torch.sign(T) * (T.abs() - lam / mu).clamp_min(0.0)
+        Y = Y + mu * (D - L - S)
+        if float((D - L - S).square().sum()) / energy <= 1e-7 * energy:
+            break
+    res = robust_pca(D, mu="paper", tol="paper")
+    assert int(res.iterations) == iterations > 1
+    torch.testing.assert_close(res.L, L, atol=1e-10, rtol=0)
+    torch.testing.assert_close(res.S, S, atol=1e-10, rtol=0)
+
+
+def test_results_do_not_depend_on_threads(monkeypatch):
     """The batch is split over worker threads; each matrix's result is the same either way."""
-    g = torch.Generator().manual_seed(4)
-    D = torch.randn(6, 20, 50, generator=g, dtype=torch.float64)
+    calls = []
+    real_pcp = rpca._pcp_single_threaded
+    monkeypatch.setattr(rpca, "_SPLIT_WORK", 1)  # split even these small matrices
+    monkeypatch.setattr(
+        rpca, "_pcp_single_threaded", lambda X, *a: calls.append(len(X)) or real_pcp(X, *a)
+    )
+    D = _anchors(6, 40, 100, seed=4)
     before = torch.get_num_threads()
     try:
-        torch.set_num_threads(1)
-        one = robust_pca(D)
-        torch.set_num_threads(2)
-        two = robust_pca(D)
-        assert torch.get_num_threads() == 2  # the caller's setting is restored
+        runs = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            runs.append(robust_pca(D))
+            assert torch.get_num_threads() == threads  # the caller's setting is restored
     finally:
         torch.set_num_threads(before)
-    assert torch.equal(one.L, two.L) and torch.equal(one.iterations, two.iterations)
+    assert calls == [3, 3, 2, 2, 2]  # 1 thread: no workers; 2 and 3: the batch split
+    for other in runs[1:]:
+        assert torch.equal(runs[0].L, other.L) and torch.equal(runs[0].S, other.S)
+        assert torch.equal(runs[0].iterations, other.iterations)
+
+
+def test_small_problems_stay_on_one_worker(monkeypatch):
+    """Tiny matrices are not split: two workers would only contend for the GIL."""
+    monkeypatch.setattr(rpca, "ThreadPoolExecutor", None)  # any split would fail
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        res = robust_pca(_anchors(18, 16, 64, seed=9))
+    finally:
+        torch.set_num_threads(before)
+    assert bool(res.converged.all())
+
+
+def test_batching_does_not_change_results():
+    """Matrices of different ranks and scales, batched, equal each one solved alone."""
+    D = _anchors(4, 50, 120, seed=8) * torch.tensor([0.3, 1.0, 3.0, 10.0], dtype=F64)[:, None, None]
+    res = robust_pca(D)
+    ranks = {int(torch.linalg.matrix_rank(res.L[i], rtol=1e-9)) for i in range(4)}
+    assert len(ranks) > 1  # the batch really mixes ranks
+    for i in range(4):
+        one = robust_pca(D[i])
+        torch.testing.assert_close(res.L[i], one.L, atol=1e-12 * float(D[i].abs().max()), rtol=0)
+        torch.testing.assert_close(res.S[i], one.S, atol=1e-12 * float(D[i].abs().max()), rtol=0)
+        assert int(res.iterations[i]) == int(one.iterations)
