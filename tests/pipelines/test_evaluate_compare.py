@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -224,6 +225,11 @@ def test_compare_with_itself_and_its_negation(files, tmp_path):
     with Image.open(png) as image:
         assert image.format == "PNG" and image.size == (plot["width"], plot["height"])
         assert image.size[0] == 960 and image.getextrema() != ((255, 255),) * 3
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+    # One line per micromotion, in matplotlib's colours C0, C1, C2, ...
+    colours = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
+    for colour in colours[: len(report["micromotions"])]:
+        assert (np.abs(pixels - np.array(colour)).sum(axis=2) < 10).sum() > 50, colour
     # a micromotion on other layers shares only some: the cosine covers those
     half = files["mm"].with_layers("0-3")
     found = direction_cosine(half, negated(files["mm"]).with_layers("2-7"))

@@ -72,6 +72,8 @@ def test_check_photo_and_video_limits(tmp_path):
 
 
 def test_plot_shows_moved_layers_and_the_spectrum(tmp_path):
+    from micromotion.pipelines.preview import BAR_WIDTH
+
     direction = torch.zeros(6, 4)
     direction[1] = 3.0
     direction[4] = 1.0
@@ -81,15 +83,23 @@ def test_plot_shows_moved_layers_and_the_spectrum(tmp_path):
     summary["singular_values"] = [[4.0, 1.0, 0.1]] * 6
     out = preview.plot_micromotion(summary, tmp_path / "p.png", width=600)
     image = np.asarray(Image.open(out).convert("RGB")).astype(int)
-    assert image.shape == (2 * 200 + 8, 600, 3)
-    blue = (np.abs(image - np.array([66, 110, 190])).sum(axis=2) < 10)[:200]
+    assert image.shape == (2 * 200, 600, 3)
+    # The bars panel (the top half): bars in matplotlib's first colour, C0 = #1f77b4.
+    blue = np.abs(image[:200] - np.array([31, 119, 180])).sum(axis=2) < 10
     columns = np.flatnonzero(blue.any(axis=0))
-    # Bars only for layers 1 and 4 (the others are zero); layer 1's bar is three times taller.
-    step = (600 - 48 - 12) / 6
-    layers = sorted({int((c - 48) // step) for c in columns})
-    assert layers == [1, 4], layers
-    height = [blue[:, int(48 + (i + 0.5) * step)].sum() for i in (1, 4)]
-    assert 2.6 < height[0] / height[1] < 3.4, height
+    runs = np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1)
+    # Two bars (layers 1 and 4; the others are zero), three layers apart, the first 3x taller.
+    assert len(runs) == 2, [(r[0], r[-1]) for r in runs]
+    widths = [len(r) for r in runs]
+    gap = (runs[1].mean() - runs[0].mean()) / np.mean(widths)
+    assert abs(gap - 3 / BAR_WIDTH) < 0.3, gap
+    heights = [blue[:, int(r.mean())].sum() for r in runs]
+    assert 2.8 < heights[0] / heights[1] < 3.2, heights
+    # The spectrum (bottom half) draws σ1..σ3 in the next colours; a layer out of the mask
+    # with a non-zero norm would be grey, and none is.
+    bottom = image[200:]
+    for colour in ((255, 127, 14), (44, 160, 44)):  # C1, C2
+        assert (np.abs(bottom - np.array(colour)).sum(axis=2) < 10).any(), colour
     assert json.loads(Image.open(out).info["micromotion"])["name"] == "m"
 
 

@@ -4,8 +4,8 @@ The web app (:mod:`micromotion.web`) may not touch pixels or tensors, so everyth
 that is not written by another pipeline is made here: a photo or video is checked against
 the page's limits before any network runs (:func:`check_photo`, :func:`check_video`), a
 rendered MP4 becomes a GIF without rendering the frames again (:func:`clip_to_gif`), and a
-micromotion's per-layer norms and singular-value spectrum are drawn as a PNG with Pillow
-(:func:`plot_micromotion`; matplotlib is not a dependency).
+micromotion's per-layer norms and singular-value spectrum are drawn as a PNG with matplotlib
+(:func:`plot_micromotion`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from micromotion.core.outputs import OutputSet
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.media.images import read_rgb, save_png
 from micromotion.media.video_in import VideoInfo, probe_video, read_video_frames
 from micromotion.media.video_out import open_clip_writer
+from micromotion.pipelines import figures
 
 #: Longest side of a GIF made from a clip: GIFs hold every frame uncompressed in memory while
 #: they are written, and 512 px keeps a 100-frame 1024 px clip at a few tens of megabytes.
@@ -157,15 +158,10 @@ def clip_to_gif(
 # The micromotion plot
 # ---------------------------------------------------------------------------------------------
 
-_BACKGROUND = (255, 255, 255)
-_INK = (40, 40, 40)
-_GRID = (225, 225, 225)
-_BAR = (66, 110, 190)
-_MASKED = (190, 190, 190)
-#: One colour per singular value (largest first); the rest share the last.
-_SERIES = ((66, 110, 190), (221, 120, 40), (60, 160, 90), (190, 60, 60), (140, 110, 180))
 #: Singular values drawn per layer (the paper keeps rank 4; one more shows the gap after it).
 PLOT_SINGULAR_VALUES = 5
+#: Width of a layer's bar, in layers.
+BAR_WIDTH = 0.7
 
 
 def plot_micromotion(
@@ -181,7 +177,7 @@ def plot_micromotion(
         summary: :meth:`Micromotion.summary() <micromotion.subspace.Micromotion.summary>`
             (``per_layer_norm``, ``layers`` and, when the file has them, ``singular_values``).
         output: The PNG to write.
-        width: Width in pixels (each panel is ``width / 3`` high).
+        width: Width in pixels (each panel is ``width / 3`` high, at least 120).
         reads: The files the summary came from (the plot may not replace one of them).
 
     Returns:
@@ -192,17 +188,29 @@ def plot_micromotion(
     moved = _moved_layers(str(summary.get("layers", "")), len(norms))
     panel = max(120, width // 3)
     panels = 2 if spectrum else 1
-    image = Image.new("RGB", (width, panel * panels + 8), _BACKGROUND)
-    draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default()
-    _bars(draw, font, (0, 0, width, panel), norms, moved, "per-layer |d| (grey: not moved)")
+    figure = figures.new_figure(width, panel * panels)
+    axes = figure.subplots(panels, 1, squeeze=False)[:, 0]
+    # Margins in pixels, whatever the size: titles above, tick labels and the axis name below,
+    # the spectrum's legend on the right.
+    height = panel * panels
+    figure.subplots_adjust(left=0.08, right=0.9, top=1 - 22 / height, bottom=40 / height,
+                           hspace=60 / panel)  # fmt: skip
+    bars = axes[0]
+    colours = [figures.SERIES[0] if m else figures.MASKED for m in moved]
+    bars.bar(range(len(norms)), norms, width=BAR_WIDTH, color=colours)
+    bars.set_title("per-layer |d| (grey: a layer the edit does not move)", fontsize=9)
+    bars.set_ylim(bottom=0)
+    figures.layer_ticks(bars, len(norms))
     if spectrum:
-        rows = [[float(v) for v in row[:PLOT_SINGULAR_VALUES]] for row in spectrum]
-        _spectrum(draw, font, (0, panel + 8, width, panel), rows)
+        _spectrum(axes[1], [[float(v) for v in row[:PLOT_SINGULAR_VALUES]] for row in spectrum])
+    axes[-1].set_xlabel("W+ layer", fontsize=8)
+    for ax in axes:
+        ax.tick_params(labelsize=7)
+    image = figures.to_array(figure)
     out = Path(output)
     keep = {k: summary[k] for k in ("name", "per_layer_norm", "singular_values") if k in summary}
     with OutputSet({"plot": out}, reads=reads) as outputs:
-        save_png(np.asarray(image), outputs.path("plot"), text={"micromotion": json.dumps(keep)})
+        save_png(image, outputs.path("plot"), text={"micromotion": json.dumps(keep)})
     return out
 
 
@@ -220,71 +228,27 @@ def _moved_layers(text: str, count: int) -> list[bool]:
     return moved if any(moved) else [True] * count
 
 
-def _frame(
-    draw: ImageDraw.ImageDraw, font: Any, box: tuple[int, int, int, int], title: str
-) -> tuple[int, int, int, int]:
-    """Title and axes of a panel; returns the plotting area ``(left, top, right, bottom)``."""
-    x, y, w, h = box
-    draw.text((x + 48, y + 4), title, fill=_INK, font=font)
-    area = (x + 48, y + 20, x + w - 12, y + h - 18)
-    draw.rectangle(area, outline=_INK)
-    return area
-
-
-def _bars(
-    draw: ImageDraw.ImageDraw,
-    font: Any,
-    box: tuple[int, int, int, int],
-    values: Sequence[float],
-    moved: Sequence[bool],
-    title: str,
-) -> None:
-    left, top, right, bottom = _frame(draw, font, box, title)
-    top_value = max(values) if values and max(values) > 0 else 1.0
-    draw.text((4, top - 2), f"{top_value:.3g}", fill=_INK, font=font)
-    draw.text((4, bottom - 10), "0", fill=_INK, font=font)
-    step = (right - left) / max(1, len(values))
-    for i, value in enumerate(values):
-        x0 = left + i * step + step * 0.15
-        x1 = left + (i + 1) * step - step * 0.15
-        y0 = bottom - (bottom - top - 2) * (value / top_value)
-        if y0 < bottom - 1:  # a zero (or sub-pixel) value draws no bar
-            draw.rectangle((x0, y0, x1, bottom - 1), fill=_BAR if moved[i] else _MASKED)
-        if len(values) <= 32 or i % 2 == 0:
-            draw.text((x0, bottom + 3), str(i), fill=_INK, font=font)
-
-
-def _spectrum(
-    draw: ImageDraw.ImageDraw, font: Any, box: tuple[int, int, int, int], rows: list[list[float]]
-) -> None:
+def _spectrum(ax: Any, rows: list[list[float]]) -> None:
     """Singular values per layer on a log scale, one line per rank (σ₁ first)."""
-    left, top, right, bottom = _frame(draw, font, box, "singular values per layer (log scale)")
-    positive = [v for row in rows for v in row if v > 0 and math.isfinite(v)]
-    if not positive:
-        draw.text((left + 8, top + 8), "no non-zero singular values", fill=_INK, font=font)
-        return
-    low, high = math.log10(min(positive)), math.log10(max(positive))
-    if high - low < 1e-6:
-        low, high = low - 0.5, high + 0.5
-    for label, value in ((f"{10**high:.3g}", top - 2), (f"{10**low:.3g}", bottom - 10)):
-        draw.text((4, value), label, fill=_INK, font=font)
-    step = (right - left) / max(1, len(rows))
-
-    def at(i: int, v: float) -> tuple[float, float]:
-        fraction = (math.log10(v) - low) / (high - low)
-        return left + (i + 0.5) * step, bottom - 2 - fraction * (bottom - top - 4)
-
+    ax.set_title("singular values of the anchors per layer (log scale)", fontsize=9)
+    figures.layer_ticks(ax, len(rows))
+    drawn = False
     for rank in range(max(len(r) for r in rows)):
-        colour = _SERIES[min(rank, len(_SERIES) - 1)]
-        points = [at(i, r[rank]) for i, r in enumerate(rows) if len(r) > rank and r[rank] > 0]
-        if len(points) > 1:
-            draw.line(points, fill=colour, width=2)
-        for px, py in points:
-            draw.ellipse((px - 2, py - 2, px + 2, py + 2), fill=colour)
-        draw.text((right - 40 * (5 - rank), top - 16), f"σ{rank + 1}", fill=colour, font=font)
-    for i in range(len(rows)):
-        if len(rows) <= 32 or i % 2 == 0:
-            draw.text((left + i * step + step * 0.3, bottom + 3), str(i), fill=_INK, font=font)
+        points = [
+            (i, r[rank]) for i, r in enumerate(rows) if len(r) > rank and math.isfinite(r[rank])
+        ]
+        points = [(i, v) for i, v in points if v > 0]  # a log scale has no zero
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.5, label=f"σ{rank + 1}",
+                    color=figures.SERIES[rank % len(figures.SERIES)])  # fmt: skip
+            drawn = True
+    if not drawn:
+        ax.text(0.5, 0.5, "no non-zero singular values", ha="center", va="center",
+                transform=ax.transAxes, fontsize=9)  # fmt: skip
+        return
+    ax.set_yscale("log")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
 
 
 __all__ = [
