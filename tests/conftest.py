@@ -47,6 +47,38 @@ def default_zoo(monkeypatch):
 
 
 @pytest.fixture
+def lpips_cached(default_zoo):
+    """Both LPIPS-VGG files in this test's cache, so the pipelines pick LPIPS.
+
+    The real VGG16 weights cannot be downloaded here, so the VGG16 entry is registered
+    without a pinned hash and a file of random VGG16 weights placed in the cache by hand,
+    which the zoo trusts on first use. The linear layers are the real ones from the lpips
+    package.
+    """
+    import shutil
+    from dataclasses import replace
+    from pathlib import Path
+
+    from micromotion import hub as zoo
+    from micromotion.networks.lpips import LPIPS
+    from micromotion.weights.lpips import LIN_ENTRY, VGG16_ENTRY
+
+    lpips_pkg = pytest.importorskip("lpips")
+    lin_file = Path(lpips_pkg.__file__).parent / "weights" / "v0.1" / "vgg.pth"
+    vgg_entry = replace(zoo.get(VGG16_ENTRY), sha256=None)
+    default_zoo.unregister(VGG16_ENTRY)
+    default_zoo.register(vgg_entry)
+    model = LPIPS()
+    vgg_state = {k.removeprefix("vgg."): v for k, v in model.state_dict().items() if "vgg." in k}
+    zoo.cache_path(vgg_entry).parent.mkdir(parents=True)
+    torch.save(vgg_state, zoo.cache_path(vgg_entry))
+    lin_cache = zoo.cache_path(zoo.get(LIN_ENTRY))
+    lin_cache.parent.mkdir(parents=True)
+    shutil.copyfile(lin_file, lin_cache)
+    return default_zoo
+
+
+@pytest.fixture
 def http_server():
     """A :class:`local_http.LocalServer` on 127.0.0.1, shut down after the test."""
     server = LocalServer()

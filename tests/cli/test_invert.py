@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,32 +202,8 @@ def test_invert_aligns_a_photo_first(setup, tmp_path):
     assert np.load(out / "astronaut.npy").shape == (G.num_ws, G.w_dim)
 
 
-def test_invert_uses_lpips_once_its_weights_are_cached(setup, tmp_path, default_zoo):
-    """With both LPIPS files in the cache, `invert` picks LPIPS and reports the distance.
-
-    The real VGG16 weights cannot be downloaded here, so the test registers an entry without
-    a pinned hash and places a file of random VGG16 weights in the cache by hand, which the
-    zoo trusts on first use. The linear layers are the real ones from the lpips package.
-    """
-    from dataclasses import replace
-
-    from micromotion import hub as zoo
-    from micromotion.networks.lpips import LPIPS
-    from micromotion.weights.lpips import LIN_ENTRY, VGG16_ENTRY
-
-    lpips_pkg = pytest.importorskip("lpips")
-    lin_file = Path(lpips_pkg.__file__).parent / "weights" / "v0.1" / "vgg.pth"
-    vgg_entry = replace(zoo.get(VGG16_ENTRY), sha256=None)
-    default_zoo.unregister(VGG16_ENTRY)
-    default_zoo.register(vgg_entry)
-    model = LPIPS()
-    vgg_state = {k.removeprefix("vgg."): v for k, v in model.state_dict().items() if "vgg." in k}
-    zoo.cache_path(vgg_entry).parent.mkdir(parents=True)
-    torch.save(vgg_state, zoo.cache_path(vgg_entry))
-    lin_cache = zoo.cache_path(zoo.get(LIN_ENTRY))
-    lin_cache.parent.mkdir(parents=True)
-    shutil.copyfile(lin_file, lin_cache)
-
+def test_invert_uses_lpips_once_its_weights_are_cached(setup, tmp_path, lpips_cached):
+    """With both LPIPS files in the cache, `invert` picks LPIPS and reports the distance."""
     _, gen, faces, _ = setup
     Image.fromarray(faces[0]).save(tmp_path / "face.png")
     out = tmp_path / "out"

@@ -192,16 +192,51 @@ def test_a_photo_without_a_face_fails_before_discovery_and_leaves_nothing(files,
 def test_a_clip_that_fails_after_the_discovery_removes_the_micromotion(
     files, tmp_path, monkeypatch
 ):
-    """The run is one result: a failure while rendering takes the new micromotion with it."""
+    """The run is one result: a failure while rendering takes the new micromotion with it,
+    and puts back what a previous run had left at those paths."""
     from micromotion.errors import MicromotionError
     from micromotion.pipelines import paper
 
+    rendered = []
+
     def broken(*args, **kwargs):
+        rendered.append(kwargs["output"])
         raise MicromotionError("disk full")
 
     monkeypatch.setattr(paper, "animate", broken)
+    old = {name: f"old {name}".encode() for name in ("x.gif", "x.gif.json", "x.safetensors")}
+    for name, data in old.items():
+        (tmp_path / name).write_bytes(data)
     result = run("paper", "--category", "custom", "--template", TEMPLATE, "--image",
                  files["photo"], "--clip", files["clip"], *tiny(files),
                  "-o", tmp_path / "x.gif")  # fmt: skip
     assert result.exit_code == 1 and "error: disk full" in result.stderr
+    assert rendered == [tmp_path / "x.gif"]  # the discovery had finished
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == old
+
+
+def test_outputs_that_would_replace_an_input_are_refused_before_any_work(files, tmp_path):
+    photo = tmp_path / "me_strip.png"
+    photo.write_bytes(files["photo"].read_bytes())
+    before = photo.read_bytes()
+    result = run("paper", "--category", "custom", "--template", TEMPLATE, "--image", photo,
+                 "--clip", files["clip"], *tiny(files), "-o", tmp_path / "me.gif")  # fmt: skip
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "me_strip.png" in lines[0], lines
+    assert photo.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["me_strip.png"]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--seed", 4294967295, "--num-latent", 2), "passes the last seed"),
+        (("--num-latent", 0), "--num-latent"),
+    ],
+)
+def test_seeds_past_the_last_are_refused(files, tmp_path, args, fragment):
+    result = run("paper", "--category", "custom", "--template", TEMPLATE, *args, "--image",
+                 files["photo"], *tiny(files), "-o", tmp_path / "x.gif")  # fmt: skip
+    assert result.exit_code != 0 and fragment in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []

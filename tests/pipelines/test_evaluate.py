@@ -108,3 +108,19 @@ def test_evaluate_user_errors(files, tmp_path):
     assert_user_error(run("evaluate", *common, "--id-weights", tmp_path / "no.pth", "-o",
                           tmp_path / "r.json"))  # fmt: skip
     assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_lpips_scores_the_clip(files, tmp_path, lpips_cached):
+    """`evaluate --lpips` measures LPIPS between consecutive frames (the CLI passes it on)."""
+    out = tmp_path / "lpips.json"
+    result = run("evaluate", files["mm"], "--generator", files["generator"], "--strength", 3,
+                 "--frames", 3, "--lpips", "--device", "cpu", "-o", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    smooth = json.loads(out.read_text())["smoothness"]
+    assert smooth["lpips"] is not None and len(smooth["lpips"]["steps"]) == 2
+    assert min(smooth["lpips"]["steps"]) > 0  # a moving clip: its frames differ
+    plain = tmp_path / "plain.json"
+    again = run("evaluate", files["mm"], "--generator", files["generator"], "--strength", 3,
+                "--frames", 3, "--device", "cpu", "-o", plain)  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "lpips" not in json.loads(plain.read_text())["smoothness"]

@@ -143,7 +143,11 @@ def evaluate_cmd(
 
     ctx = click.get_current_context()
     photo_flags = ("inverter", "alignment", "iterations", "refine", "steps", "face", "no_align")
+    # --lpips scores the clips; it is not the photos' inversion loss, which is apply's
+    # default (LPIPS when its weights are cached): take it out before the photo settings.
+    score_lpips = job.pop("lpips")
     photo = settings_from(PhotoSettings, job, align=not no_align)
+    job["lpips"] = score_lpips
     if images:
         if ctx.get_parameter_source("seed") == click.core.ParameterSource.COMMANDLINE:
             raise ParameterError.worded(

@@ -16,8 +16,8 @@ has two modes, and :func:`reproduce_paper` runs each with every setting of ``--p
 
 The face is found before any optimisation starts, so a photo without one fails at once, and
 networks are loaded once for every step (:func:`~micromotion.pipelines._load.reuse_networks`).
-A run that fails leaves none of the files it had started: a micromotion discovered before
-the failure is removed with its clip.
+The run is one result: a run that fails leaves the files of a previous run as they were and
+none of its own, so a micromotion discovered before the failure goes too.
 """
 
 from __future__ import annotations
@@ -32,19 +32,24 @@ from typing import Any
 import torch
 
 from micromotion.anchors.text import TextAnchorConfig, format_prompts
+from micromotion.core.devices import resolve_device
 from micromotion.core.numbers import check_real
+from micromotion.core.outputs import check_writes, input_files
 from micromotion.core.progress import Progress
+from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import ParameterError
 from micromotion.faces import check_backend
 from micromotion.media.images import read_rgb
 from micromotion.media.video_out import check_output_path
+from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines import _load
 from micromotion.pipelines.animate import Animation, ClipSettings, PhotoSettings, animate
 from micromotion.pipelines.discover import Decomposition, Discovery, discover_text
 from micromotion.pipelines.outputs import output_paths, photo_outputs
 from micromotion.pipelines.photo import FACE_CROP, crop_key, face_crop
-from micromotion.pipelines.presets import Render, ResolvedPreset, resolve_preset
+from micromotion.pipelines.presets import Render, ResolvedPreset, preset_values, resolve_preset
 from micromotion.weights.assets import fetch_all
+from micromotion.weights.clip import load_clip
 from micromotion.weights.micromotion import PACKAGED_DIRECTIONS, load_micromotion
 
 #: ``main.py --category``: the five shipped directions, or ``custom`` (a new one from text).
@@ -153,6 +158,14 @@ def reproduce_paper(
         raise ParameterError("num_latent", f"{num_latent!r}: expected an integer")
     if not 1 <= num_latent <= MAX_NUM_LATENT:
         raise ParameterError("num_latent", f"{num_latent}: choose 1 to {MAX_NUM_LATENT}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ParameterError("seed", f"{seed!r}: must be an integer from 0 to {MAX_SEED}")
+    if seed + num_latent - 1 > MAX_SEED:
+        raise ParameterError.worded(
+            f"{{seed}} {seed} with {{num_latent}} {num_latent} passes the last seed, {MAX_SEED}",
+            "seed",
+            "num_latent",
+        )
     if scale is not None:
         scale = check_real("scale", scale, low=0, high=1e6)
         if scale == 0:
@@ -196,6 +209,13 @@ def reproduce_paper(
     clips_at = (
         [out] if len(seeds) <= 1 else [out.with_name(f"{stem}_s{s}{out.suffix}") for s in seeds]
     )
+    # Every file of the run, checked against every input before anything runs: each step
+    # checks its own, but the discovery does not know the photo (-o me.gif --image
+    # me_strip.png would write its strip over the photo).
+    writes = _files_of(clips_at, custom)
+    clip_files = clip.split(":", 1) if isinstance(clip, str) else []
+    reads = [photo_path, direction, id_weights, *clip_files, spec, values["inverter"]]
+    check_writes({str(p): p for p in writes}, reads=input_files(*reads))
 
     clips: list[Animation] = []
     found: list[Discovery] = []
@@ -203,8 +223,12 @@ def reproduce_paper(
     # network loaded here.
     with (
         _load.reuse_networks(_load.active_cache()) as cache,
-        _remove_on_failure(_files_of(clips_at, custom)),
+        _one_result(writes),
     ):
+        if custom:  # CLIP before the generator, as discover text loads them (the same key)
+            where = spec.w_avg.device if isinstance(spec, Generator) else resolve_device(device)
+            clip_spec = str(clip or preset_values("paper", "text")["clip"])
+            _load.cached("clip", clip_spec, where, lambda: load_clip(clip_spec, device=where))
         G, _ = _load.open_generator(spec, device)
         # The face first: a photo without one fails before minutes of optimisation.
         key = crop_key(G.img_resolution, photo_settings.align, photo_settings.face)
@@ -293,22 +317,34 @@ def _files_of(clips: list[Path], custom: bool) -> list[Path]:
 
 
 @contextlib.contextmanager
-def _remove_on_failure(files: list[Path]) -> Iterator[None]:
-    """Delete the files among ``files`` that this run created, if it fails.
+def _one_result(files: list[Path]) -> Iterator[None]:
+    """Make the run's files one result: all of the new ones, or all of the old ones.
 
-    Each pipeline writes its own files whole or not at all; this makes the run one result: a
-    micromotion discovered before the clip failed goes too. A file that existed before the
-    run is left as it is (a finished step has replaced it; the old one is gone either way).
+    Each pipeline writes its own files whole or not at all; a run is several pipelines. So
+    the files a previous run left at these paths are moved aside (hidden, beside them) first:
+    if the run fails, everything it wrote is removed and they are put back; if it succeeds,
+    they are deleted. A micromotion discovered before the clip failed never sits beside an
+    older clip.
     """
-    existed = {p for p in files if p.exists()}
+    tag = f".micromotion-old-{os.getpid()}"
+    aside = {p: p.with_name(f".{p.name}{tag}") for p in files if p.exists()}
+    moved: list[Path] = []
     try:
+        for path, backup in aside.items():
+            os.replace(path, backup)
+            moved.append(path)
         yield
     except BaseException:
         for path in files:
-            if path not in existed:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+            with contextlib.suppress(OSError):
+                path.unlink()
+        for path in moved:
+            with contextlib.suppress(OSError):
+                os.replace(aside[path], path)
         raise
+    for path in moved:
+        with contextlib.suppress(OSError):
+            aside[path].unlink()
 
 
 __all__ = ["CATEGORIES", "CUSTOM_SCALE", "OFFICIAL_SCALE", "PaperRun", "reproduce_paper"]
