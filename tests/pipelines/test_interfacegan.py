@@ -138,20 +138,29 @@ def test_interfacegan_from_prompts_with_clip(files, tmp_path):
     assert data["prompts"] == ["a smiling face", "a neutral face"] and data["seeds"] == "0-23"
     assert data["labels_kind"] == "scores" and data["clip"] == f"{cfg}:{weights}"
     # The scored faces are saved: one row per seed, and a refit from them needs no CLIP.
-    assert data["saved"] == {"codes": "p_codes.npy", "scores": "p_scores.csv"}
+    import hashlib
+
+    for role, name in (("codes", "p_codes.npy"), ("scores", "p_scores.csv")):
+        digest = hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+        assert data["saved"][role] == {"file": name, "sha256": digest}
     assert "p_codes.npy and p_scores.csv" in result.output
     codes = np.load(tmp_path / "p_codes.npy")
     assert codes.shape == (24, files["G"].w_dim) and codes.dtype == np.float32
-    rows = (tmp_path / "p_scores.csv").read_text().splitlines()
+    comment, *rows = (tmp_path / "p_scores.csv").read_text().splitlines()
+    made = json.loads(comment.removeprefix("# "))  # the CSV says what made it
+    assert made["prompts"] == ["a smiling face", "a neutral face"] and made["seeds"] == "0-23"
+    assert made["generator_fingerprint"] == files["G"].fingerprint()
     assert rows[0] == "seed,score" and [r.split(",")[0] for r in rows[1:]] == [
         str(s) for s in range(24)
     ]
     scores = [float(r.split(",")[1]) for r in rows[1:]]
     assert len(set(scores)) == 24  # real, distinct CLIP scores
+    # The printed command fits the same direction (with the seed of the split and the ratio).
     again = tmp_path / "refit.safetensors"
+    printed = result.output.split("the same fit without CLIP: ", 1)[1].split()
+    assert "--seed" in printed and "--ratio" in printed
     refit = run("baseline", "interfacegan", "--generator", files["generator"], "--device", "cpu",
-                "--codes", tmp_path / "p_codes.npy", "--labels", tmp_path / "p_scores.csv",
-                "--column", "score", "--ratio", 0.25, "-o", again)  # fmt: skip
+                *printed, "-o", again)  # fmt: skip
     assert refit.exit_code == 0, refit.output
     assert torch.equal(Micromotion.load(again).direction, mm.direction)
 

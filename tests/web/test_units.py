@@ -95,11 +95,17 @@ def test_plot_shows_moved_layers_and_the_spectrum(tmp_path):
     assert abs(gap - 3 / BAR_WIDTH) < 0.3, gap
     heights = [blue[:, int(r.mean())].sum() for r in runs]
     assert 2.8 < heights[0] / heights[1] < 3.2, heights
-    # The spectrum (bottom half) draws σ1..σ3 in the next colours; a layer out of the mask
-    # with a non-zero norm would be grey, and none is.
+    # The spectrum (bottom half) draws σ2 and σ3 as lines across all six layers in C1 and C2:
+    # far more pixels than a legend handle holds.
     bottom = image[200:]
     for colour in ((255, 127, 14), (44, 160, 44)):  # C1, C2
-        assert (np.abs(bottom - np.array(colour)).sum(axis=2) < 10).any(), colour
+        assert (np.abs(bottom - np.array(colour)).sum(axis=2) < 10).sum() > 300, colour
+    # A layer out of the mask that the direction still moves is drawn grey.
+    summary["per_layer_norm"][5] = 2.0
+    grey = preview.plot_micromotion(summary, tmp_path / "g.png", width=600)
+    top = np.asarray(Image.open(grey).convert("RGB")).astype(int)[:200]
+    assert (np.abs(top - 191).sum(axis=2) < 6).sum() > 100
+    assert not (np.abs(image[:200] - 191).sum(axis=2) < 6).sum() > 100
     assert json.loads(Image.open(out).info["micromotion"])["name"] == "m"
 
 
@@ -181,6 +187,34 @@ def test_each_job_gets_only_its_own_warnings():
     for t in threads:
         t.join()
     assert seen == {"a": ["a first", "a second"], "b": ["b first", "b second"]}
-    # Outside a job, warnings go where they went before (here: pytest's recorder).
-    with pytest.warns(UserWarning, match="outside"):
-        warnings.warn("outside any job", UserWarning, stacklevel=1)
+
+
+def test_warnings_outside_a_job_go_where_they_went_before(monkeypatch):
+    import warnings
+
+    from micromotion.web import app
+
+    shown: list[str] = []
+    monkeypatch.setattr(warnings, "showwarning", lambda message, *rest: shown.append(message))
+    app._route_warnings()  # puts its hook in front of the one above
+    assert warnings.showwarning is app._show
+    sink: list[warnings.WarningMessage] = []
+    with app.job_warnings(sink):
+        warnings.warn("inside", UserWarning, stacklevel=1)
+    warnings.warn("outside", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in sink] == ["inside"]
+    assert [str(m) for m in shown] == ["outside"]
+
+
+def test_animate_with_a_cleaned_up_discovery_is_one_message(tmp_path):
+    gr = pytest.importorskip("gradio")
+    from micromotion.web.app import _animate_with
+
+    made = tmp_path / "grin.safetensors"
+    made.write_bytes(b"x")
+    assert _animate_with(str(made))[0] == str(made)
+    made.unlink()
+    with pytest.raises(gr.Error, match="grin.safetensors was cleaned up"):
+        _animate_with(str(made))
+    with pytest.raises(gr.Error, match="discover a micromotion first"):
+        _animate_with(None)

@@ -182,10 +182,15 @@ def interfacegan_cmd(prompts: tuple[str, str] | None, **job: Any) -> None:
         f"{100 * accuracy:.1f}%, layers {meta['layers']})"
     )
     if "scores" in found.files:
+        data = meta["data"]
+        refit = (
+            f"--codes {found.files['codes']} --labels {found.files['scores']} --column score "
+            f"--seed {job['seed']} --ratio {data['ratio']} --classifier {meta['classifier']} "
+            f"--c {meta['c']}" + (f" --layers {job['layers']}" if job.get("layers") else "")
+        )
         click.echo(
             f"wrote the scored faces as {found.files['codes'].name} and "
-            f"{found.files['scores'].name} (refit without CLIP: --codes … --labels … "
-            "--column score)"
+            f"{found.files['scores'].name}; the same fit without CLIP: {refit}"
         )
 
 

@@ -8,6 +8,7 @@ the layers, every setting, the leading eigenvalues and the generator's fingerpri
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from micromotion.core.io import require_file, sha256_file
 from micromotion.core.numbers import check_real
 from micromotion.core.outputs import OutputSet, input_files
 from micromotion.core.progress import Progress
+from micromotion.core.provenance import provenance
 from micromotion.core.seeds import MAX_SEED
 from micromotion.errors import MicromotionError, ParameterError
 from micromotion.networks.clip import ClipModel
@@ -340,7 +342,6 @@ def interfacegan_direction(
             "clip": clip_model.spec,
             "clip_weights_sha256": clip_model.weights_sha256,
             "score": "cos(image, prompts[0]) - cos(image, prompts[1])",
-            "saved": {role: files[role].name for role in ("codes", "scores")},
         }
         scored = (x, y, seed)
     binary = bool(((y == 0) | (y == 1)).all())
@@ -405,9 +406,13 @@ def interfacegan_direction(
         },
     )
     with outputs:
-        mm.save(outputs.path("micromotion"))
         if scored is not None:
-            _save_scored(outputs, *scored)
+            # The scored faces first, so that the micromotion records their sha256.
+            fingerprint = mm.metadata.get("generator_fingerprint")
+            made = {**data, "generator": spec, "generator_fingerprint": fingerprint}
+            saved = _save_scored(outputs, *scored, record=made)
+            mm.metadata["data"] = {**mm.metadata["data"], "saved": saved}
+        mm.save(outputs.path("micromotion"))
     return Baseline(mm, files, None, boundary)
 
 
@@ -425,15 +430,29 @@ def scored_faces_paths(output: Path) -> dict[str, Path]:
     }
 
 
-def _save_scored(outputs: OutputSet, x: torch.Tensor, y: torch.Tensor, seed: int) -> None:
-    """Write the scored faces: codes as float32 (what the generator mapped), scores exactly."""
+def _save_scored(
+    outputs: OutputSet, x: torch.Tensor, y: torch.Tensor, seed: int, *, record: dict[str, Any]
+) -> dict[str, dict[str, str]]:
+    """Write the scored faces; return each file's name and sha256.
+
+    The codes are float32 (what the generator mapped: their float64 copy is exact) and the
+    scores ``repr`` floats (which round-trip a float64), so a refit reads the very numbers
+    that were fitted. The CSV's first line is a ``#`` comment with the provenance (the
+    labels reader skips such lines); the ``.npy`` has no room for one, and the micromotion
+    file records both files' sha256.
+    """
     import numpy as np
 
     with outputs.path("codes").open("wb") as f:
-        np.save(f, x.to(torch.float32).numpy())  # the float64 copy of float32 codes: exact
-    # repr() round-trips a float64, so the CSV gives back the very scores that were fitted.
+        np.save(f, x.to(torch.float32).numpy())
+    made = provenance(kind="interfacegan scored faces", **record)
     rows = "".join(f"{seed + i},{float(v)!r}\n" for i, v in enumerate(y.tolist()))
-    outputs.path("scores").write_text("seed,score\n" + rows, encoding="utf-8")
+    header = f"# {json.dumps(made, sort_keys=True)}\nseed,score\n"
+    outputs.path("scores").write_text(header + rows, encoding="utf-8")
+    return {
+        role: {"file": outputs.files[role].name, "sha256": sha256_file(outputs.path(role))}
+        for role in ("codes", "scores")
+    }
 
 
 def sefa_micromotion(
@@ -629,7 +648,11 @@ def _read_labels(path: Path, column: str | None) -> list[float]:
     require_file(path, what="a CSV of labels or scores")
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = [row for row in csv.reader(fh) if any(cell.strip() for cell in row)]
+            rows = [
+                row
+                for row in csv.reader(line for line in fh if not line.lstrip().startswith("#"))
+                if any(cell.strip() for cell in row)
+            ]  # "#" lines are comments (the scored faces' CSV starts with its provenance)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MicromotionError(f"{path}: not a readable CSV ({exc})") from None
     if not rows:

@@ -532,6 +532,12 @@ def _animate_with(made: str | None) -> tuple[Any, ...]:
     """The micromotion just discovered, put in the Animate tab's upload, and that tab shown."""
     if not made:
         raise gr.Error("discover a micromotion first", title="Please check")
+    if not Path(made).is_file():  # a session keeps its last few jobs' files only
+        raise gr.Error(
+            f"{Path(made).name} was cleaned up with older jobs: download it next time, or "
+            "discover it again",
+            title="Please check",
+        )
     return made, gr.update(value=UPLOADED), gr.Tabs(selected="animate")
 
 

@@ -116,16 +116,13 @@ def _decoder_fingerprint(ckpt: dict[str, Any], path: Path) -> str | None:
     in the W+ space of the network it was trained for. ``None`` when the file holds no
     readable decoder (the check is then skipped, never a reason to refuse the encoder).
     """
-    import warnings
-
     from micromotion.weights.formats.rosinality import from_rosinality
 
     if not any(isinstance(k, str) and k.startswith("decoder.") for k in ckpt["state_dict"]):
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # e.g. "no latent_avg, estimating w_avg"
-            return from_rosinality(ckpt, path).fingerprint()
+        # No w_avg: the fingerprint ignores it, and estimating one would warn and take time.
+        return from_rosinality(ckpt, path, w_avg=False).fingerprint()
     except CheckpointError:
         return None
 

@@ -164,12 +164,15 @@ _UNRESHAPE = {
 }
 
 
-def from_rosinality(obj: Any, path: Path) -> Generator:
+def from_rosinality(obj: Any, path: Path, *, w_avg: bool = True) -> Generator:
     """Build a generator from a loaded rosinality-layout checkpoint.
 
     Args:
         obj: What ``torch.load`` returned for the file.
         path: The file it came from, for error messages.
+        w_avg: Set ``w_avg`` from the file, or estimate it (with a warning) when it has none.
+            ``False`` leaves it zero: for a caller that needs only the network's
+            :meth:`~micromotion.networks.stylegan2.Generator.fingerprint`, which ignores it.
 
     Raises:
         CheckpointError: If ``obj`` holds no rosinality StyleGAN2 generator.
@@ -193,7 +196,10 @@ def from_rosinality(obj: Any, path: Path) -> Generator:
     state["mapping.w_avg"] = torch.zeros(config.w_dim)
     G = build(config, state, path)
     G.source = {"format": "rosinality"}
-    set_or_estimate_w_avg(G, _normalise_latent_avg(latent_avg, config, path), path)
+    if w_avg:
+        set_or_estimate_w_avg(G, _normalise_latent_avg(latent_avg, config, path), path)
+    else:
+        G.source["w_avg"] = "not set (the network's identity only)"
     return G
 
 
