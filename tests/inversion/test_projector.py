@@ -102,3 +102,29 @@ def test_bad_inputs(G16):
         InversionConfig(steps=0)
     with pytest.raises(MicromotionError, match="init_ws must be"):
         invert(G16, torch.zeros(1, 3, 16, 16), init_ws=torch.zeros(1, 2, 8))
+
+
+def test_clip_aware_targets_ignore_only_overshoot_past_a_clipped_pixel():
+    from micromotion.inversion.projector import clip_aware_targets
+
+    y = torch.tensor([1.0, 1.0, -1.0, -1.0, 0.5, 0.5])
+    x = torch.tensor([1.7, 0.2, -3.0, 0.4, 2.0, 0.1], requires_grad=True)
+    out = clip_aware_targets(x, y)
+    # Beyond a clipped target on its side: no cost. Short of it, or an unclipped target: kept.
+    assert out.tolist() == pytest.approx([1.0, 0.2, -1.0, 0.4, 2.0, 0.1])
+    (out - y).square().sum().backward()
+    assert x.grad is not None and (x.grad[[0, 2]] == 0).all() and (x.grad[[1, 3, 4, 5]] != 0).all()
+
+
+def test_w_reg_pulls_layers_together_and_defaults_stay_stylegan2s(G16, targets):
+    from micromotion.inversion.projector import w_spread
+
+    config = InversionConfig()
+    assert config.w_reg == 0 and not config.clip_aware  # `invert` keeps StyleGAN2's projector
+    ws_true, images = targets
+    assert w_spread(ws_true[:, :1].expand_as(ws_true)).max() < 1e-12  # zero in W
+    free = invert(G16, images, config=InversionConfig(steps=60, w_avg_samples=500))
+    pulled = invert(G16, images, config=InversionConfig(steps=60, w_avg_samples=500, w_reg=10))
+    assert (w_spread(pulled.ws) < 0.5 * w_spread(free.ws)).all()
+    with pytest.raises(MicromotionError, match="w_reg"):
+        InversionConfig(w_reg=-1)

@@ -172,6 +172,7 @@ def test_video_preset_ends_at_the_last_frame():
     values = preset_values("paper", "video")
     assert values["end_anchor"] == -1 and values["rpca"] == "paper"
     assert values["iterations"] == 5 and values["refine"] == 0
+    assert (values["space"], values["w_reg"], values["clip_aware"]) == ("w+", 0.0, False)
     assert "clip_normalize" not in values
 
 
@@ -270,5 +271,8 @@ def test_video_preset_end_to_end(tmp_path):
     assert mm.metadata["rpca_settings"] == "paper" and mm.metadata["method"] == "endpoints"
     record = json.loads(out.with_name("v.json").read_text())
     assert record["preset"]["overrides"] == {} and record["inverter"]["method"] == "projector"
+    # The projector the preset falls back to is StyleGAN2's: none of our fitting additions.
+    settings = record["settings"]
+    assert (settings["w_reg"], settings["clip_aware"], settings["space"]) == (0.0, False, "w+")
     den = mm.denoised_anchors
     assert torch.equal(mm.direction, (den[-1] - den[0]).float())

@@ -9,7 +9,11 @@ The paper describes anchors taken from a video but its code never shipped them. 
    crop is computed, so the crop does not jitter from frame to frame (jitter would show up as
    a spurious motion in the anchors). Frames without a usable face (none, or smaller than
    :data:`micromotion.faces.MIN_FACE`) are skipped and reported.
-3. **Invert** frame by frame. The first frame starts from ``w_avg`` with the full step count;
+3. **Invert** frame by frame, in W+ with a light pull of every layer toward the frame's mean
+   code (``w_reg``) and a loss that ignores overshoot past clipped pixels (``clip_aware``):
+   without them, codes that reproduce each frame well can still move in directions the clip
+   does not (``benchmarks/video_transfer.py``). The first frame starts from ``w_avg`` with the
+   full step count;
    every later frame is warm-started from the code of the last *good* frame with fewer steps,
    a smaller learning rate and no latent noise, so consecutive codes stay in one basin and
    their differences follow the motion instead of the optimiser's wandering. A frame whose
@@ -65,6 +69,20 @@ class VideoAnchorConfig:
             is not used to warm-start the next one.
         min_frames: Fewer usable frames than this is an error (RPCA needs a few).
         seed: Seed of the projector.
+        space: Where the projector (and an encoder's ``refine`` steps) fits each frame:
+            ``"w+"``, one code per layer (the paper's space, the default), or ``"w"``, one
+            code for every layer (on ``benchmarks/video_transfer.py`` it recovers W motions
+            about as well but reconstructs the frames far worse).
+        w_reg: Weight of the pull of each layer's code toward the frame's mean code over the
+            layers (:func:`micromotion.inversion.projector.w_spread`; W+ only, 0: off). 0.03
+            is the best weight of ``benchmarks/video_transfer.py``: without it, independent W+
+            fits wander along directions the frames do not pin down. Its scale is the pixel
+            loss's; with LPIPS it has not been measured.
+        clip_aware: Let a reconstruction pass beyond a frame's clipped (0 or 255) pixels at no
+            cost (:func:`micromotion.inversion.projector.clip_aware_targets`). On by default:
+            a plain loss pulls such pixels back toward the clip, and where a generator often
+            overshoots [-1, 1] that pull decides the codes (benchmarked: it is the largest
+            single gain). ``False`` is the projector as it was.
     """
 
     frames: int | None = 16
@@ -78,6 +96,9 @@ class VideoAnchorConfig:
     restart_db: float = 6.0
     min_frames: int = 3
     seed: int = 0
+    space: Literal["w+", "w"] = "w+"
+    w_reg: float = 0.03
+    clip_aware: bool = True
 
     def __post_init__(self) -> None:
         if (self.frames is None) == (self.every is None):
@@ -102,6 +123,9 @@ class VideoAnchorConfig:
             raise ParameterError("smooth", f"{self.smooth}: must be ≥ 0")
         check_real("next_lr", self.next_lr, low=0, low_open=True)
         check_real("restart_db", self.restart_db, low=0)
+        check_real("w_reg", self.w_reg, low=0)
+        if self.space not in ("w+", "w"):
+            raise ParameterError("space", f"{self.space!r}: choose w+ or w")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable settings for provenance."""
@@ -264,7 +288,9 @@ def invert_sequence(
 
     With the projector each frame is warm-started from the last good code. With an
     ``encoder`` the frames go through it :data:`ENCODER_BATCH` at a time (``iterations``
-    ReStyle iterations), then ``refine`` projector steps start from its codes.
+    ReStyle iterations), then ``refine`` projector steps start from its codes. Every projector
+    step, warm start or refinement, fits with ``config``'s ``space``, ``w_reg`` and
+    ``clip_aware``.
     ``encoder_inputs [T, 3, 256, 256]``, when given, are what the encoder sees instead of the
     frames averaged down to 256 px (the paper's alignment); the codes are still measured and
     refined against ``images``.
@@ -289,7 +315,14 @@ def invert_sequence(
             found = encode(G, encoder, inputs, iterations=iterations, check_generator=start == 0)
             codes, images_out = found.ws, found.final
             if refine > 0:
-                fit = InversionConfig(steps=refine, seed=config.seed, latent_noise=0.0)
+                fit = InversionConfig(
+                    steps=refine,
+                    seed=config.seed,
+                    latent_noise=0.0,
+                    space=config.space,
+                    w_reg=config.w_reg,
+                    clip_aware=config.clip_aware,
+                )
                 result = invert(G, batch, config=fit, init_ws=codes, loss_fn=loss_fn)
                 codes, images_out = result.ws, result.images
             codes_out.append(codes.cpu())
@@ -299,7 +332,13 @@ def invert_sequence(
                 callback(min(start + ENCODER_BATCH, images.shape[0]), images.shape[0])
         return torch.cat(codes_out), torch.cat(psnr_out), torch.cat(recon_out)
 
-    first = InversionConfig(steps=config.steps, seed=config.seed)
+    first = InversionConfig(
+        steps=config.steps,
+        seed=config.seed,
+        space=config.space,
+        w_reg=config.w_reg,
+        clip_aware=config.clip_aware,
+    )
     # Warm starts: no latent noise and no lr ramp-up; they refine, they do not explore.
     follow = replace(
         first, steps=config.next_steps, lr=config.next_lr, latent_noise=0.0, lr_rampup=0.0

@@ -22,6 +22,10 @@ from micromotion.cli._common import (
 from micromotion.cli._progress import run_job
 from micromotion.core.seeds import MAX_SEED
 
+# These defaults repeat VideoAnchorConfig's (a test checks they agree): importing it here
+# would load torch whenever the CLI starts.
+DEFAULT_W_REG = 0.03
+
 
 @click.command("video")
 @click.argument("video", metavar="CLIP", type=click.Path(path_type=Path))
@@ -45,6 +49,30 @@ from micromotion.core.seeds import MAX_SEED
     show_default=True,
     help="Steps for each warm-started frame.",
 )
+@click.option(
+    "--space",
+    type=click.Choice(["w+", "w"]),
+    default="w+",
+    show_default=True,
+    help="Where the projector (and --refine) fits each frame: W+ (a code per layer) or W.",
+)
+@click.option(
+    "--w-reg",
+    "w_reg",
+    type=click.FloatRange(0),
+    default=DEFAULT_W_REG,
+    show_default=True,
+    metavar="WEIGHT",
+    help="Pull of each layer's code toward the frame's mean code (W+ only; 0: off). Keeps "
+    "the anchors' motion the clip's: see benchmarks/video_transfer.py.",
+)
+@click.option(
+    "--clip-aware/--no-clip-aware",
+    "clip_aware",
+    default=True,
+    show_default=True,
+    help="A reconstruction beyond a frame's clipped (0 or 255) pixels costs nothing there.",
+)
 @encoder_options
 @decomposition_options
 @preset_option
@@ -60,8 +88,11 @@ def discover_video(
     """Decode a micromotion from CLIP, a video of one face performing it.
 
     Frames are picked, aligned (landmarks smoothed over time), inverted one after another with
-    warm starts, and decomposed by robust PCA. Writes OUT.safetensors, OUT_anchors.npy,
-    OUT_strip.png (aligned frames over their reconstructions) and OUT.json.
+    warm starts, and decomposed by robust PCA. By default each frame is fitted in W+ with a
+    light pull toward W (--w-reg) and a loss blind to overshoot past clipped pixels
+    (--clip-aware): without them the anchors can reproduce every frame and still move in
+    directions the clip does not (benchmarks/video_transfer.py). Writes OUT.safetensors,
+    OUT_anchors.npy, OUT_strip.png (aligned frames over their reconstructions) and OUT.json.
     """
     from micromotion.anchors.video import VideoAnchorConfig
     from micromotion.errors import MicromotionError

@@ -53,6 +53,12 @@ class InversionConfig:
             this way also edit more cleanly.
         w_avg_samples: Samples that estimate the spread of ``w`` (StyleGAN2: 10 000).
         seed: Seed of the latent and noise-map initialisation.
+        w_reg: Weight of a pull of each layer's code toward the image's mean code over the
+            layers (:func:`w_spread`, added to the per-image loss; W+ only). 0 (off) keeps
+            StyleGAN2's projector.
+        clip_aware: Treat target pixels at the ends of the range (−1 or 1: 0 or 255 in an
+            8-bit frame) as clipped: a reconstruction beyond such a pixel, on its side, costs
+            nothing there (:func:`clip_aware_targets`). Off keeps StyleGAN2's projector.
     """
 
     steps: int = 500
@@ -66,10 +72,12 @@ class InversionConfig:
     optimize_noise: bool = False
     w_avg_samples: int = 10_000
     seed: int = 0
+    w_reg: float = 0.0
+    clip_aware: bool = False
 
     def __post_init__(self) -> None:
         check_schedule(self.steps, self.lr, rampdown=self.lr_rampdown, rampup=self.lr_rampup)
-        for name in ("latent_noise", "latent_noise_ramp", "noise_reg"):
+        for name in ("latent_noise", "latent_noise_ramp", "noise_reg", "w_reg"):
             check_real(name, getattr(self, name), low=0)
         if self.space not in ("w+", "w"):
             raise ParameterError("space", f"{self.space!r}: choose w+ or w")
@@ -168,6 +176,28 @@ def _noise_regularisation(noise: dict[str, torch.Tensor]) -> torch.Tensor | floa
     return reg
 
 
+def clip_aware_targets(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``x`` with its pixels set to ``y``'s where ``y`` is clipped and ``x`` lies beyond it.
+
+    A target pixel at exactly 1 (or −1) only says the true value is *at least* that bright (or
+    dark): the rendered image is clamped, so a generator value beyond it looks the same. A
+    plain loss still pulls such pixels back toward the clip; on generators whose raw output
+    often overshoots [−1, 1] that pull dominates the loss and drags the code along directions
+    the image does not show. The gradient is kept everywhere else, including where ``x`` is
+    out of range but the target is not.
+    """
+    x = torch.where((y >= 1) & (x > y), y, x)
+    return torch.where((y <= -1) & (x < y), y, x)
+
+
+def w_spread(ws: torch.Tensor) -> torch.Tensor:
+    """Per image, the mean squared deviation of the layers' codes from their mean: ``[N]``.
+
+    Zero exactly when a ``[N, num_ws, w_dim]`` code lies in W (every layer the same).
+    """
+    return (ws - ws.mean(dim=1, keepdim=True)).square().mean(dim=[1, 2])
+
+
 def _w_stats(G: Generator, samples: int, seed: int) -> tuple[torch.Tensor, float]:
     w = next(mapped_w(G, samples, seed=seed, batch=samples))  # [S, w_dim], one draw
     w_avg = w.mean(dim=0)
@@ -260,9 +290,13 @@ def _invert(
         w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
         ws = (w_opt + w_noise).expand(n, G.num_ws, -1)
         synth = G.synthesis(ws, noise=noise or None, noise_mode="const")
+        if config.clip_aware:
+            synth = clip_aware_targets(synth, target)
         per_image = loss_fn(synth, target)  # [N]
         if noise:
             per_image = per_image + config.noise_reg * _noise_regularisation(noise)
+        if config.w_reg > 0 and num > 1:
+            per_image = per_image + config.w_reg * w_spread(w_opt)
         loss = per_image.sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -610,6 +610,10 @@ def discover_video(
             **decomposition.settings(),
             "iterations": inverter.iterations,
             "refine": inverter.refine,
+            # How frames are fitted, for a preset that fixes them.
+            "space": config.space,
+            "w_reg": config.w_reg,
+            "clip_aware": config.clip_aware,
         }
         check_preset(preset, "video", actual)
         preset = _preset_record(preset)

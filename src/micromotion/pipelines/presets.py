@@ -19,7 +19,8 @@ purpose, the preset takes the code's side:
   the stored noise, OpenAI's ViT-B/32, and CLIP fed raw ``[-1, 1]`` pixels (StyleCLIP's
   ``criteria/clip_loss.py`` applies no CLIP normalisation: ``clip_normalize=False``);
 * video anchors: ReStyle with 5 iterations (``main.py``: ``n_iters_per_batch = 5``) and no
-  projector refinement;
+  projector refinement; where a projector fits frames after all, it is StyleGAN2's, without
+  our pull toward W or clip-aware loss (``space="w+"``, ``w_reg=0``, ``clip_aware=False``);
 * rendering (``apply --preset paper``) as ``main.py`` did: rosinality's FFHQ network, the photo
   inverted by ReStyle-pSp (5 iterations) from the code's own 256 px crop, each frame stretched
   by its minimum and maximum; for one of the five shipped directions (``--category C``) 100
@@ -79,8 +80,16 @@ _PAPER_TEXT: dict[str, Any] = {
     "clip": DEFAULT_CLIP,  # text.py: clip.load("ViT-B/32")
 }
 
-#: The paper's inverter settings (``main.py``: ReStyle-pSp, ``n_iters_per_batch = 5``).
-_PAPER_VIDEO: dict[str, Any] = {"iterations": 5, "refine": 0}
+#: The paper's inverter settings (``main.py``: ReStyle-pSp, ``n_iters_per_batch = 5``), and
+#: none of our additions to the projector's fit (its code had no projector: where ``auto``
+#: picks one, the preset fits as StyleGAN2's projector does).
+_PAPER_VIDEO: dict[str, Any] = {
+    "iterations": 5,
+    "refine": 0,
+    "space": "w+",
+    "w_reg": 0.0,
+    "clip_aware": False,
+}
 
 #: How ``main.py`` rendered every clip (both modes).
 _PAPER_RENDER: dict[str, Any] = {
