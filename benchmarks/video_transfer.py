@@ -80,11 +80,12 @@ METHODS: dict[str, dict[str, Any]] = {
     "W plain": {"space": "w", "w_reg": 0.0, "clip_aware": False},
     "W+ clip-aware": {"space": "w+", "w_reg": 0.0, "clip_aware": True},
     "W clip-aware": {"space": "w", "w_reg": 0.0, "clip_aware": True},
-    # The default of discover video.
     "W+ clip-aware, w_reg 0.03": {"space": "w+", "w_reg": 0.03, "clip_aware": True},
+    "W+ clip-aware, w_reg 0.1": {"space": "w+", "w_reg": 0.1, "clip_aware": True},
+    # The default of discover video.
     "W+ clip-aware, w_reg 0.3": {"space": "w+", "w_reg": 0.3, "clip_aware": True},
 }
-SMALL_METHODS = ("W+ plain (old default)", "W+ clip-aware", "W+ clip-aware, w_reg 0.03")
+SMALL_METHODS = ("W+ plain (old default)", "W+ clip-aware", "W+ clip-aware, w_reg 0.3")
 
 
 @dataclass

@@ -78,10 +78,10 @@ def discovered(truth):
             "300",
             "--next-steps",
             "150",
-            # A generic W+ direction, the one case where the default pull toward W costs
-            # transfer: with --w-reg 0.03 the worst face reaches 27.7 dB (cos 0.827), below
-            # this test's 30 dB bar. test_video_untamed.py holds the default to a W motion on
-            # an untamed generator; benchmarks/video_transfer.py weighs both.
+            # A generic W+ direction on a tamed generator, where the default pull toward W
+            # costs transfer: with --w-reg 0.03 the worst face reaches 27.7 dB (cos 0.827),
+            # below this test's 30 dB bar. test_video_untamed.py holds the default to a W
+            # motion on an untamed generator; benchmarks/video_transfer.py weighs both.
             "--w-reg",
             "0",
             "-o",

@@ -24,7 +24,7 @@ from micromotion.core.seeds import MAX_SEED
 
 # These defaults repeat VideoAnchorConfig's (a test checks they agree): importing it here
 # would load torch whenever the CLI starts.
-DEFAULT_W_REG = 0.03
+DEFAULT_W_REG = 0.3
 
 
 @click.command("video")
@@ -89,7 +89,7 @@ def discover_video(
 
     Frames are picked, aligned (landmarks smoothed over time), inverted one after another with
     warm starts, and decomposed by robust PCA. By default each frame is fitted in W+ with a
-    light pull toward W (--w-reg) and a loss blind to overshoot past clipped pixels
+    pull toward W (--w-reg) and a loss blind to overshoot past clipped pixels
     (--clip-aware): without them the anchors can reproduce every frame and still move in
     directions the clip does not (benchmarks/video_transfer.py). Writes OUT.safetensors,
     OUT_anchors.npy, OUT_strip.png (aligned frames over their reconstructions) and OUT.json.
