@@ -142,7 +142,7 @@ def test_baselines_alone_move_every_layer(files, tmp_path):
                     ganspace_samples=SAMPLES, output=tmp_path / "all.json",
                     plot=tmp_path / "all.png")  # fmt: skip
     assert found.files["plot"].is_file()
-    assert [_strength(s) for s in found.report["micromotions"]] == ["2", "1 sd"]
+    assert [_strength(s) for s in found.report["micromotions"]] == ["2", "1 σ"]
     for section in found.report["micromotions"]:
         assert section["baseline"]["layers"] == f"0-{files['G'].num_ws - 1}"
         assert section["baseline"]["layers_from"] is None
