@@ -742,6 +742,9 @@ def _render_then_signal(root: Path, signum: int) -> subprocess.CompletedProcess[
         [sys.executable, "-m", "micromotion", *APPLY, "--seed", "1", "--frames", "10000",
          "--batch-size", "4", "-o", "long.mp4"],
         cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell without job control starts background commands with SIGINT ignored, and
+        # Python keeps an ignored SIGINT: the render would run on as a user's Ctrl-C never can.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not list(root.glob(".long.mp4.*.part")):
