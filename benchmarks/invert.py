@@ -139,13 +139,21 @@ def sample_codes(G: Generator, n: int, *, seed: int) -> torch.Tensor:
 
 
 def train_encoder(
-    G: Generator, *, steps: int, batch: int, iterations: int, seed: int
+    G: Generator,
+    *,
+    steps: int,
+    batch: int,
+    iterations: int,
+    seed: int,
+    sample: Callable[..., torch.Tensor] | None = None,
 ) -> tuple[EncoderModel, float, float]:
     """Train a :class:`TinyEncoder` the ReStyle way on generated pairs, seeded.
 
     Each step draws fresh codes, renders them, and runs ``iterations`` ReStyle iterations
     from the average image; every iteration's output is pulled toward the true code and its
     render toward the image (the feedback image is detached, as in ReStyle's training).
+    ``sample(G, n, seed=...)`` draws the codes (default :func:`sample_codes`; another
+    benchmark trains on the faces its clips use).
 
     Returns:
         The encoder wrapped for :func:`encode`, the training time in seconds, and the last
@@ -156,7 +164,8 @@ def train_encoder(
     latent_avg = G.w_avg[None].repeat(G.num_ws, 1)  # [num_ws, w_dim]
     model = EncoderModel(net, "restyle-psp", latent_avg, {"start_from_latent_avg": True})
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    code_scale = float(sample_codes(G, 256, seed=seed).std())
+    sample = sample or sample_codes
+    code_scale = float(sample(G, 256, seed=seed).std())
     with torch.no_grad():
         start_image = shrink(average_image(G, model))  # [1, 3, 32, 32]
     start = time.perf_counter()
@@ -164,7 +173,7 @@ def train_encoder(
     for step in range(steps):
         for group in optimizer.param_groups:  # cosine decay to a tenth
             group["lr"] = 1e-3 * (0.55 + 0.45 * math.cos(math.pi * step / steps))
-        ws = sample_codes(G, batch, seed=seed + 1 + step)
+        ws = sample(G, batch, seed=seed + 1 + step)
         with torch.no_grad():
             images = G.synthesis(ws, noise_mode="const")  # [B, 3, R, R]
             x = shrink(to_encoder_input(images))  # what the encoder makes of encode()'s input

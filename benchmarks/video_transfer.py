@@ -25,9 +25,16 @@ Two kinds of direction: ``w``, one random W vector for every layer (what a motio
 network mostly is), and ``w+``, a random vector per layer. Its norm is 0.8 × the distance
 between two faces, as in the acceptance test.
 
+``--encoder`` measures the encoder path instead (``discover video --inverter CKPT
+--refine N``): no encoder was ever trained for these generators, so a tiny ReStyle encoder
+(``benchmarks/invert.py``'s) is trained for each on faces drawn as the clips draw them, and
+the frames go through it (5 iterations) alone, or then 100 projector steps with the plain
+StyleGAN2 loss or with ``discover video``'s defaults.
+
 Usage:
     python benchmarks/video_transfer.py --small   # two 32 px generators, three methods
     python benchmarks/video_transfer.py           # every generator and method
+    python benchmarks/video_transfer.py --encoder # the encoder path, with and without refine
 """
 
 from __future__ import annotations
@@ -118,6 +125,13 @@ def measure(G: Generator, clip: Clip, settings: dict[str, Any]) -> dict[str, flo
     start = time.perf_counter()
     anchors, quality, _ = invert_sequence(G, clip.frames, config=config)
     seconds = time.perf_counter() - start
+    return _score(G, clip, anchors, quality, seconds)
+
+
+def _score(
+    G: Generator, clip: Clip, anchors: torch.Tensor, quality: torch.Tensor, seconds: float
+) -> dict[str, float]:
+    """Decode the anchors as ``discover video`` does; cosine, transfer gain, reconstruction."""
     mm = Decomposition().decode(
         anchors, Path("bench.safetensors"), source="video", generator_fingerprint=None, metadata={}
     )
@@ -141,6 +155,50 @@ def measure(G: Generator, clip: Clip, settings: dict[str, Any]) -> dict[str, flo
     }
 
 
+#: Encoder path (``--encoder``): a tiny ReStyle encoder trained for each generator, then the
+#: frames through it (5 iterations), refined by ``refine`` projector steps with the settings.
+ENCODER_METHODS: dict[str, tuple[int, dict[str, Any]]] = {
+    "encoder only": (0, {}),
+    "encoder + 100 plain": (100, {"w_reg": 0.0, "clip_aware": False}),
+    "encoder + 100 default": (100, {}),  # discover video --refine 100, its defaults
+}
+
+
+def face_codes(G: Generator, n: int, *, seed: int) -> torch.Tensor:
+    """``[n, num_ws, w_dim]`` faces drawn as the clips draw them, plus a planted-size motion."""
+    gen = torch.Generator().manual_seed(seed)
+    ws = G.w_avg + 0.3 * torch.randn(n, G.num_ws, G.w_dim, generator=gen)
+    d = torch.randn(n, G.num_ws, G.w_dim, generator=gen)  # any way a clip may move them
+    return ws + 0.25 * torch.rand(n, 1, 1, generator=gen) * d
+
+
+def trained_encoder(G: Generator, seed: int) -> Any:
+    """A tiny ReStyle encoder for ``G`` (``benchmarks/invert.py``'s), trained on its faces."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from invert import train_encoder  # a sibling benchmark script
+
+    model, seconds, loss = train_encoder(
+        G, steps=300, batch=16, iterations=3, seed=seed, sample=face_codes
+    )
+    print(f"  (encoder for this generator trained in {seconds:.0f} s, last loss {loss:.4f})")
+    return model
+
+
+def measure_encoder(
+    G: Generator, clip: Clip, encoder: Any, refine: int, settings: dict[str, Any]
+) -> dict[str, float]:
+    """Anchors by ``discover video``'s encoder path (5 iterations, then ``refine`` steps)."""
+    config = VideoAnchorConfig(frames=clip.frames.shape[0], **settings)
+    start = time.perf_counter()
+    anchors, quality, _ = invert_sequence(
+        G, clip.frames, config=config, encoder=encoder, iterations=5, refine=refine
+    )
+    seconds = time.perf_counter() - start
+    return _score(G, clip, anchors, quality, seconds)
+
+
 def main() -> None:
     """Run the sweep and print one row per generator, direction and method, then means."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -149,12 +207,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--methods", nargs="*", default=None, help="method names (default all)")
     parser.add_argument("--generators", nargs="*", default=None, help="generator names")
+    parser.add_argument(
+        "--encoder",
+        action="store_true",
+        help="the encoder path instead: a tiny trained ReStyle encoder, then --refine steps",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     # Saturated random generators produce denormal gradients that slow the CPU tenfold.
     torch.set_flush_denormal(True)
     specs = [g for g in GENERATORS if args.generators is None or g.name in args.generators]
-    methods = args.methods or list(SMALL_METHODS if args.small else METHODS)
+    table = ENCODER_METHODS if args.encoder else METHODS
+    methods = args.methods or list(table if args.encoder or not args.small else SMALL_METHODS)
     if args.small and args.generators is None:
         specs = specs[:2]
     kinds = ("w",) if args.small else ("w", "w+")
@@ -164,10 +228,15 @@ def main() -> None:
     print(header)
     for spec in specs:
         G = spec.build()
+        encoder = trained_encoder(G, spec.seed) if args.encoder else None
         for kind in kinds:
             clip = planted_clip(G, kind, frames=args.frames, seed=spec.seed)
             for name in methods:
-                r = measure(G, clip, METHODS[name])
+                if encoder is not None:
+                    refine, settings = ENCODER_METHODS[name]
+                    r = measure_encoder(G, clip, encoder, refine, settings)
+                else:
+                    r = measure(G, clip, METHODS[name])
                 rows.append((spec.name, kind, name, r))
                 print(
                     f"{spec.name:12} {kind:3} {name:28} {r['cos']:6.3f} {r['gain']:8.2f} "
