@@ -86,3 +86,30 @@ def write_encoder_checkpoint(
     }
     torch.save({"state_dict": state, "opts": options, "latent_avg": latent_avg}, path)
     return Path(path)
+
+
+def paper_render_inputs(tmp: Path) -> dict[str, Path]:
+    """What a test of the paper's render needs, in ``tmp``: a tiny ReStyle checkpoint (its
+    decoder is the generator), a photo with a face, and three micromotions for its 10 W+
+    entries: ``official`` (a stand-in for one of the paper's ``d_latent`` files, whose 18 × 512
+    would not fit 64 px), ``text`` and ``video``."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from micromotion.subspace.micromotion import Micromotion
+
+    ckpt = write_encoder_checkpoint(tmp / "restyle.pt", "BackboneEncoder", seed=3)
+    Image.fromarray(np.asarray(data.astronaut())).save(tmp / "astronaut.png")
+    g = torch.Generator().manual_seed(5)
+    official = Micromotion.from_official(0.1 * torch.randn(1, 10, 512, generator=g), name="wink")
+    made = {"ckpt": ckpt, "photo": tmp / "astronaut.png"}
+    made["official"] = official.save(tmp / "wink.safetensors")
+    for role, name in (("text", "grin"), ("video", "blink")):
+        mm = Micromotion(
+            direction=0.1 * torch.randn(10, 512, generator=g),
+            mask=torch.ones(10, dtype=torch.bool),
+            metadata={"name": name, "source": role},
+        )
+        made[role] = mm.save(tmp / f"{name}.safetensors")
+    return made

@@ -7,17 +7,14 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
-from PIL import Image
 
-from encoder_ckpt_writer import write_encoder_checkpoint
+from encoder_ckpt_writer import paper_render_inputs
 from micromotion.media.video_in import probe_video, read_video_frames
 from micromotion.pipelines.presets import PAPER_RENDER_DIFFERENCES, preset_values
-from micromotion.subspace.micromotion import Micromotion
 
 pytest.importorskip("dlib")  # --preset paper aligns the photo (--alignment paper)
-skdata = pytest.importorskip("skimage.data")
+pytest.importorskip("skimage.data")  # the photo (paper_render_inputs)
 
 
 def run(*args, env=None):
@@ -30,30 +27,8 @@ def run(*args, env=None):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A tiny ReStyle checkpoint (its decoder is the generator), a photo, two micromotions."""
-    tmp = tmp_path_factory.mktemp("apply_preset")
-    ckpt = write_encoder_checkpoint(tmp / "restyle.pt", "BackboneEncoder", seed=3)
-    Image.fromarray(skdata.astronaut()).save(tmp / "astronaut.png")
-    g = torch.Generator().manual_seed(5)
-    # A planted stand-in for the paper's shipped directions (18 x 512 would not fit 64 px).
-    official = Micromotion.from_official(0.1 * torch.randn(1, 10, 512, generator=g), name="wink")
-    text = Micromotion(
-        direction=0.1 * torch.randn(10, 512, generator=g),
-        mask=torch.ones(10, dtype=torch.bool),
-        metadata={"name": "grin", "source": "text"},
-    )
-    video = Micromotion(
-        direction=0.1 * torch.randn(10, 512, generator=g),
-        mask=torch.ones(10, dtype=torch.bool),
-        metadata={"name": "blink", "source": "video"},
-    )
-    return {
-        "ckpt": ckpt,
-        "photo": tmp / "astronaut.png",
-        "official": official.save(tmp / "wink.safetensors"),
-        "text": text.save(tmp / "grin.safetensors"),
-        "video": video.save(tmp / "blink.safetensors"),
-    }
+    """A tiny ReStyle checkpoint (its decoder is the generator), a photo, three micromotions."""
+    return paper_render_inputs(tmp_path_factory.mktemp("apply_preset"))
 
 
 def tiny(files):

@@ -10,13 +10,13 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from encoder_ckpt_writer import write_encoder_checkpoint
+from encoder_ckpt_writer import paper_render_inputs
 from helpers import TINY_CLIP, tiny_clip_module
 from micromotion.media.video_in import read_video_frames
 from micromotion.subspace.micromotion import Micromotion
 
 pytest.importorskip("dlib")  # the paper's render aligns the photo
-skdata = pytest.importorskip("skimage.data")
+pytest.importorskip("skimage.data")  # the photo (paper_render_inputs)
 
 ENV = {"SOURCE_DATE_EPOCH": "1700000000"}
 
@@ -31,29 +31,14 @@ def run(*args):
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A tiny ReStyle checkpoint (its decoder is the generator), a photo, a tiny CLIP."""
+    """The paper's render inputs (tiny ReStyle checkpoint, photo, micromotions), a tiny CLIP."""
     tmp = tmp_path_factory.mktemp("paper")
-    ckpt = write_encoder_checkpoint(tmp / "restyle.pt", "BackboneEncoder", seed=3)
-    Image.fromarray(skdata.astronaut()).save(tmp / "astronaut.png")
+    made = paper_render_inputs(tmp)
     cfg = tmp / "tiny-clip.json"
     cfg.write_text(json.dumps(TINY_CLIP))
     weights = tmp / "tiny-clip.pt"
     torch.save(tiny_clip_module(1).state_dict(), weights)
-    g = torch.Generator().manual_seed(5)
-    # A stand-in for one of the paper's d_latent files (18 x 512 would not fit 64 px).
-    official = Micromotion.from_official(0.1 * torch.randn(1, 10, 512, generator=g), name="wink")
-    text = Micromotion(
-        direction=0.1 * torch.randn(10, 512, generator=g),
-        mask=torch.ones(10, dtype=torch.bool),
-        metadata={"name": "grin", "source": "text"},
-    )
-    return {
-        "ckpt": ckpt,
-        "photo": tmp / "astronaut.png",
-        "clip": f"{cfg}:{weights}",
-        "official": official.save(tmp / "wink.safetensors"),
-        "text": text.save(tmp / "grin.safetensors"),
-    }
+    return {**made, "clip": f"{cfg}:{weights}"}
 
 
 def tiny(files):
