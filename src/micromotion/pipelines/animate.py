@@ -56,7 +56,6 @@ from micromotion.pipelines.photo import (
     inversion_record,
     invert_crops,
     open_inverter,
-    paper_crop,
 )
 from micromotion.pipelines.presets import Render, check_preset
 from micromotion.render.codes import clip_codes, loop_indices
@@ -461,11 +460,9 @@ def _invert_photo(
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=settings.lpips)
     config = InversionConfig(steps=settings.steps)
     encoder = open_inverter(settings.inverter_settings, spec, G.w_avg.device)
-    paper = encoder is not None and settings.alignment == "paper"
     result, distances, used = invert_crops(
-        G, [crop], encoder=encoder, settings=settings.inverter_settings, config=config,
+        G, [found], encoder=encoder, settings=settings.inverter_settings, config=config,
         loss_fn=loss_fn, loss_name=loss_name, progress=progress,
-        encoder_crops=[paper_crop(found)] if paper else None,  # type: ignore[list-item]
     )  # fmt: skip
     paths = {role: outputs.files[role] for role in ("aligned", "recon", "latent")}
     record = inversion_record(

@@ -81,7 +81,6 @@ from micromotion.pipelines.photo import (
     face_crop,
     invert_crops,
     open_inverter,
-    paper_crop,
 )
 from micromotion.render.codes import clip_codes
 from micromotion.render.metrics import (
@@ -717,12 +716,10 @@ def _photo_starts(
     """
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=settings.lpips)
     encoder = open_inverter(settings.inverter_settings, spec, G.w_avg.device)
-    paper = encoder is not None and settings.alignment == "paper"
     result, distances, used = invert_crops(
-        G, [c.image for c in crops], encoder=encoder, settings=settings.inverter_settings,
+        G, crops, encoder=encoder, settings=settings.inverter_settings,
         config=InversionConfig(steps=settings.steps), loss_fn=loss_fn, loss_name=loss_name,
         progress=progress,
-        encoder_crops=[paper_crop(c) for c in crops] if paper else None,  # type: ignore[misc]
     )  # fmt: skip
     starts = []
     for i, (path, crop) in enumerate(zip(photos, crops, strict=True)):

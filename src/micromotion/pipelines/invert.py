@@ -33,7 +33,6 @@ from micromotion.pipelines.photo import (
     inversion_record,
     invert_crops,
     open_inverter,
-    paper_crop,
 )
 
 
@@ -174,7 +173,7 @@ def _invert(
                 raise  # one photo: its own error, not a report of one failure
             report.failures.append(str(exc))
         else:
-            loaded.append((path, found.image, found.record, found))
+            loaded.append((path, found))
         if progress is not None:
             progress("align", done, len(paths), path.name)
     if not loaded:
@@ -183,11 +182,9 @@ def _invert(
     loss_fn, loss_name = select_loss(device=G.w_avg.device, lpips=lpips)
     for start in range(0, len(loaded), batch_size):
         batch = loaded[start : start + batch_size]
-        paper = encoder is not None and inverter.alignment == "paper"
         result, distances, used = invert_crops(
             G,
-            [crop for _, crop, _, _ in batch],
-            encoder_crops=[_paper(f) for *_, f in batch] if paper else None,
+            [found for _, found in batch],
             encoder=encoder,
             settings=inverter,
             config=config,
@@ -197,7 +194,8 @@ def _invert(
             stage="invert " + ", ".join(b[0].name for b in batch),
         )
         recon = to_uint8(result.images)
-        for i, (path, crop, geometry, _) in enumerate(batch):
+        for i, (path, found) in enumerate(batch):
+            crop, geometry = found.image, found.record
             record = inversion_record(
                 "invert",
                 path,
@@ -235,9 +233,3 @@ def _for_photo(used: dict[str, Any], i: int) -> dict[str, Any]:
     if "psnr_db_per_iteration" not in used:
         return used
     return {**used, "psnr_db_per_iteration": [it[i] for it in used["psnr_db_per_iteration"]]}
-
-
-def _paper(found: Any) -> Any:
-    crop = paper_crop(found)
-    assert crop is not None  # alignment is on (checked in invert_photos)
-    return crop

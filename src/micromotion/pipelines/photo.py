@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -283,7 +284,7 @@ def open_inverter(settings: InverterSettings, generator: object, device: Any) ->
 
 def invert_crops(
     G: Generator,
-    crops: list[np.ndarray],
+    faces: Sequence[FaceCrop],
     *,
     encoder: Any,
     settings: InverterSettings,
@@ -292,17 +293,31 @@ def invert_crops(
     loss_name: str,
     progress: Progress | None = None,
     stage: str = "invert",
-    encoder_crops: list[np.ndarray] | None = None,
 ) -> tuple[InversionResult, list[float | None], dict[str, Any]]:
-    """Invert crops with the projector or an encoder (plus refinement).
+    """Invert faces with the projector or an encoder (plus refinement).
 
-    ``encoder_crops``, when given, are what the encoder sees instead of ``crops`` averaged
-    down to 256 px (the paper's alignment, see :func:`paper_crop`).
+    The projector fits each face's crop. An encoder sees the crop averaged down to 256 px,
+    or with ``settings.alignment == "paper"`` the paper code's crop of the same face
+    (:func:`paper_crop`); its codes are still measured and refined against the crop.
 
     Returns:
         The result, the final LPIPS distances (when LPIPS is the loss) and a record of the
         inverter used.
+
+    Raises:
+        ParameterError: The paper's alignment for a face that was given aligned already.
     """
+    crops = [f.image for f in faces]
+    encoder_crops: list[np.ndarray] | None = None
+    if encoder is not None and settings.alignment == "paper":
+        redone = [paper_crop(f) for f in faces]
+        encoder_crops = [c for c in redone if c is not None]
+        if len(encoder_crops) != len(faces):
+            raise ParameterError.worded(
+                "{alignment} paper redoes the alignment; it needs faces aligned here, not "
+                "aligned crops",
+                "alignment",
+            )
     if encoder is None:
         result, distances = run_inversion(
             G, crops, config=config, loss_fn=loss_fn, loss_name=loss_name,
