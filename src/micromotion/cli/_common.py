@@ -104,7 +104,7 @@ def apply_preset(
     from click.core import ParameterSource
 
     from micromotion.pipelines.discover import parse_rank
-    from micromotion.pipelines.presets import resolve_preset
+    from micromotion.pipelines.presets import override_texts, resolve_preset
 
     ctx = click.get_current_context()
     if "rank" in job:  # discoveries only: "4" on the command line, 4 in the preset
@@ -119,12 +119,8 @@ def apply_preset(
     resolved = resolve_preset(name, source, given)  # type: ignore[arg-type]
     job.update(resolved.values)
     flags = option_names(ctx.command)  # type: ignore[arg-type]
-    for key, change in resolved.record["overrides"].items():
+    for key, given_text, preset_text in override_texts(resolved.record):
         flag = flags.get(renamed.get(key, key), key)
-        given_text, preset_text = (
-            ",".join(map(str, v)) if isinstance(v, list) else v
-            for v in (change["given"], change["preset"])
-        )
         click.echo(f"note: {flag} {given_text} overrides --preset {name} ({preset_text})", err=True)
     return resolved.record
 

@@ -47,7 +47,13 @@ from micromotion.pipelines.animate import Animation, ClipSettings, PhotoSettings
 from micromotion.pipelines.discover import Decomposition, Discovery, discover_text
 from micromotion.pipelines.outputs import output_paths, photo_outputs
 from micromotion.pipelines.photo import FACE_CROP, crop_key, face_crop
-from micromotion.pipelines.presets import Render, ResolvedPreset, preset_values, resolve_preset
+from micromotion.pipelines.presets import (
+    Render,
+    ResolvedPreset,
+    override_texts,
+    preset_values,
+    resolve_preset,
+)
 from micromotion.weights.assets import fetch_all
 from micromotion.weights.clip import load_clip
 from micromotion.weights.micromotion import PACKAGED_DIRECTIONS, load_micromotion
@@ -181,7 +187,7 @@ def reproduce_paper(
     given: dict[str, Any] = {k: str(v) for k, v in chosen.items() if v is not None}
     if generator is not None and not isinstance(generator, str | os.PathLike):
         given["generator"] = "in-memory generator"
-    frames = int(resolve_preset("paper", render, {}).values["frames"])
+    frames = int(preset_values("paper", render)["frames"])
     if scale is not None:
         given["strengths"] = [scale * (frames - 1) / 100]
     rendered = resolve_preset("paper", render, given)
@@ -296,13 +302,10 @@ def _settings(cls: Any, values: Mapping[str, Any]) -> Any:
 
 def _override_notes(resolved: ResolvedPreset) -> list[str]:
     """One line per setting given that differs from the preset's, then the preset's notes."""
-    lines = []
-    for key, change in resolved.record["overrides"].items():
-        given, preset = (
-            ",".join(map(str, v)) if isinstance(v, list) else v
-            for v in (change["given"], change["preset"])
-        )
-        lines.append(f"{key}: {given} instead of the paper's {preset}")
+    lines = [
+        f"{key}: {given} instead of the paper's {preset}"
+        for key, given, preset in override_texts(resolved.record)
+    ]
     return lines + list(resolved.record["notes"])
 
 

@@ -251,6 +251,21 @@ def check_preset(
         )
 
 
+def override_texts(record: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """Each override of a preset record as ``(parameter, given, preset)`` texts, for notes.
+
+    Lists are written as the command line takes them (``no,10%,50%``).
+    """
+
+    def text(value: Any) -> str:
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+    return [
+        (key, text(change["given"]), text(change["preset"]))
+        for key, change in record["overrides"].items()
+    ]
+
+
 def _jsonable(value: Any) -> Any:
     """Compare and record tuples and lists alike (degrees come as either)."""
     return list(value) if isinstance(value, tuple | list) else value
@@ -263,6 +278,7 @@ __all__ = [
     "Render",
     "ResolvedPreset",
     "check_preset",
+    "override_texts",
     "preset_values",
     "resolve_preset",
 ]
