@@ -30,7 +30,7 @@ from micromotion.networks.clip import ClipModel
 from micromotion.networks.sampling import mapped_w, sample_ws
 from micromotion.networks.stylegan2 import Generator
 from micromotion.pipelines._load import GeneratorSpec, cached, open_generator
-from micromotion.pipelines.outputs import check_output
+from micromotion.pipelines.outputs import check_output, save_npy
 from micromotion.subspace.baselines import (
     Boundary,
     Components,
@@ -441,10 +441,7 @@ def _save_scored(
     labels reader skips such lines); the ``.npy`` has no room for one, and the micromotion
     file records both files' sha256.
     """
-    import numpy as np
-
-    with outputs.path("codes").open("wb") as f:
-        np.save(f, x.to(torch.float32).numpy())
+    save_npy(outputs.path("codes"), x.to(torch.float32).numpy())
     made = provenance(kind="interfacegan scored faces", **record)
     rows = "".join(f"{seed + i},{float(v)!r}\n" for i, v in enumerate(y.tolist()))
     header = f"# {json.dumps(made, sort_keys=True)}\nseed,score\n"
