@@ -301,6 +301,14 @@ def invert_sequence(
     Returns:
         ``(ws [T, num_ws, w_dim], psnr [T], reconstructions [T, 3, R, R])``.
     """
+    # How the projector fits: the first frame from scratch; refinement and warm starts below.
+    first = InversionConfig(
+        steps=config.steps,
+        seed=config.seed,
+        space=config.space,
+        w_reg=config.w_reg,
+        clip_aware=config.clip_aware,
+    )
     if encoder is not None:
         from micromotion.inversion import psnr
         from micromotion.inversion.encoder import encode, to_encoder_input
@@ -318,14 +326,7 @@ def invert_sequence(
             found = encode(G, encoder, inputs, iterations=iterations, check_generator=start == 0)
             codes, images_out = found.ws, found.final
             if refine > 0:
-                fit = InversionConfig(
-                    steps=refine,
-                    seed=config.seed,
-                    latent_noise=0.0,
-                    space=config.space,
-                    w_reg=config.w_reg,
-                    clip_aware=config.clip_aware,
-                )
+                fit = replace(first, steps=refine, latent_noise=0.0)
                 result = invert(G, batch, config=fit, init_ws=codes, loss_fn=loss_fn)
                 codes, images_out = result.ws, result.images
             codes_out.append(codes.cpu())
@@ -335,13 +336,6 @@ def invert_sequence(
                 callback(min(start + ENCODER_BATCH, images.shape[0]), images.shape[0])
         return torch.cat(codes_out), torch.cat(psnr_out), torch.cat(recon_out)
 
-    first = InversionConfig(
-        steps=config.steps,
-        seed=config.seed,
-        space=config.space,
-        w_reg=config.w_reg,
-        clip_aware=config.clip_aware,
-    )
     # Warm starts: no latent noise and no lr ramp-up; they refine, they do not explore.
     follow = replace(
         first, steps=config.next_steps, lr=config.next_lr, latent_noise=0.0, lr_rampup=0.0
