@@ -418,9 +418,7 @@ class Jobs:
                 seed=int(seed),
                 steps=_limit("steps", steps, self.limits.steps),
             )
-            decomposition = Decomposition(
-                rank=parse_rank(rank.strip()), layers=layers.strip() or None, name=name or None
-            )
+            decomposition = _decomposition(rank, layers, name)
             job = self.sessions.job_dir(request.session_hash, "discover-text")
             out = job / f"{_stem(name or 'text')}.safetensors"
             found = discover_text(
@@ -461,9 +459,7 @@ class Jobs:
                 steps=_limit("steps", steps, self.limits.steps),
                 next_steps=_limit("next_steps", next_steps, self.limits.steps),
             )
-            decomposition = Decomposition(
-                rank=parse_rank(rank.strip()), layers=layers.strip() or None, name=name or None
-            )
+            decomposition = _decomposition(rank, layers, name)
             job = self.sessions.job_dir(request.session_hash, "discover-video")
             out = job / f"{_stem(name or Path(video).stem)}.safetensors"
             found = discover_video(
@@ -526,6 +522,13 @@ def _use_upload(upload: str | None) -> Any:
     with _shown(upload):
         _micromotion_spec(UPLOADED, upload)
     return gr.update(value=UPLOADED)
+
+
+def _decomposition(rank: str, layers: str, name: str) -> Decomposition:
+    """The Discover tab's rank, layers and name fields as the pipelines' decomposition."""
+    return Decomposition(
+        rank=parse_rank(rank.strip()), layers=layers.strip() or None, name=name or None
+    )
 
 
 def _animate_with(made: str | None) -> tuple[Any, ...]:
