@@ -225,3 +225,23 @@ def test_seeds_past_the_last_are_refused(files, tmp_path, args, fragment):
                  files["photo"], *tiny(files), "-o", tmp_path / "x.gif")  # fmt: skip
     assert result.exit_code != 0 and fragment in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_command_line_starts_without_torch_and_agrees_with_the_pipeline(files, tmp_path):
+    """`micromotion --help` stays fast: the paper command's choices come from core.defaults."""
+    import subprocess
+    import sys
+
+    from micromotion.cli.paper import paper
+    from micromotion.pipelines.paper import CATEGORIES, MAX_NUM_LATENT
+
+    code = "import sys, micromotion.cli; print('torch' in sys.modules)"
+    started = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert started.returncode == 0 and started.stdout.strip() == "False", started
+    choices = next(p for p in paper.params if p.name == "category").type.choices
+    assert tuple(choices) == CATEGORIES
+    result = run("paper", "--category", "custom", "--template", TEMPLATE, "--num-latent",
+                 MAX_NUM_LATENT + 1, "--image", files["photo"], *tiny(files),
+                 "-o", tmp_path / "x.gif")  # fmt: skip
+    assert result.exit_code == 1 and f"--num-latent {MAX_NUM_LATENT + 1}" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -9,14 +9,14 @@ import click
 
 from micromotion.cli._common import device_option, file_option, id_weights_option
 from micromotion.cli._progress import run_job
+from micromotion.core.defaults import PAPER_CATEGORIES
 from micromotion.core.seeds import MAX_SEED
-from micromotion.pipelines.paper import CATEGORIES, MAX_NUM_LATENT
 
 
 @click.command("paper")
 @click.option(
     "--category",
-    type=click.Choice(CATEGORIES),
+    type=click.Choice(PAPER_CATEGORIES),
     default="smile",
     show_default=True,
     help="One of the paper's five directions, or custom: a new one from --template.",
@@ -37,7 +37,7 @@ from micromotion.pipelines.paper import CATEGORIES, MAX_NUM_LATENT
 )
 @click.option(
     "--num-latent",
-    type=click.IntRange(1, MAX_NUM_LATENT),
+    type=click.IntRange(1),  # the pipeline's MAX_NUM_LATENT bounds it (keeps torch out)
     default=1,
     show_default=True,
     help="custom: seeds from --seed on, each with its own micromotion and clip (OUT_sS.*).",

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from micromotion.anchors.text import TextAnchorConfig, format_prompts
+from micromotion.core.defaults import PAPER_CATEGORIES
 from micromotion.core.devices import resolve_device
 from micromotion.core.numbers import check_real
 from micromotion.core.outputs import check_writes, input_files
@@ -56,10 +57,10 @@ from micromotion.pipelines.presets import (
 )
 from micromotion.weights.assets import fetch_all
 from micromotion.weights.clip import load_clip
-from micromotion.weights.micromotion import PACKAGED_DIRECTIONS, load_micromotion
+from micromotion.weights.micromotion import load_micromotion
 
 #: ``main.py --category``: the five shipped directions, or ``custom`` (a new one from text).
-CATEGORIES = (*PACKAGED_DIRECTIONS, "custom")
+CATEGORIES = PAPER_CATEGORIES
 
 #: ``main.py``'s ``d_latent * scale`` for ``--category C`` (``--scale`` default 5) ...
 OFFICIAL_SCALE = 5.0

@@ -13,13 +13,15 @@ from pathlib import Path
 import torch
 
 from micromotion import hub
+from micromotion.core.defaults import PACKAGED_DIRECTIONS as _PACKAGED_DIRECTIONS
 from micromotion.errors import CheckpointError, MicromotionError
 from micromotion.subspace.micromotion import Micromotion
 from micromotion.weights.generator import detect_format
 from micromotion.weights.state import load_torch_file
 
-#: The paper's directions shipped in ``weights/directions/`` (built by tools/package_directions.py).
-PACKAGED_DIRECTIONS = ("smile", "angry", "aging", "eyesClose", "headsTurn")
+#: The paper's directions shipped in ``weights/directions/`` (built by
+#: tools/package_directions.py); defined torch-free for the command line's help.
+PACKAGED_DIRECTIONS = _PACKAGED_DIRECTIONS
 _PACKAGED = Path(__file__).resolve().parent / "directions"
 
 
