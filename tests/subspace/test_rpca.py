@@ -190,3 +190,151 @@ def test_batching_does_not_change_results():
         torch.testing.assert_close(res.L[i], one.L, atol=1e-12 * float(D[i].abs().max()), rtol=0)
         torch.testing.assert_close(res.S[i], one.S, atol=1e-12 * float(D[i].abs().max()), rtol=0)
         assert int(res.iterations[i]) == int(one.iterations)
+
+
+# --------------------------------------------------------------------------- the block SVT
+
+
+def _gapped(g: int, k: int, far: int, rank: int, noise: float, seed: int) -> torch.Tensor:
+    """``[g, k, far]`` matrices: ``rank`` large singular values over a bulk of noise."""
+    gen = torch.Generator().manual_seed(seed)
+    low = torch.randn(g, k, rank, generator=gen, dtype=F64) @ torch.randn(
+        g, rank, far, generator=gen, dtype=F64
+    )
+    return low + noise * torch.randn(g, k, far, generator=gen, dtype=F64)
+
+
+def _start(g: int, k: int, p: int) -> torch.Tensor:
+    return rpca._start_block(k, p, torch.zeros((), dtype=F64)).expand(g, -1, -1)
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_block_svt_equals_the_exact_svt_where_it_certifies(tall):
+    """From a cold start, the block route finds the 3 kept directions and certifies them."""
+    M = _gapped(4, 64, 200, rank=3, noise=0.01, seed=11)
+    if tall:
+        M = M.mT  # [4, 200, 64]
+    s = torch.linalg.svdvals(M)
+    tau = (s[:, 2] + s[:, 3]) / 2  # between the signal and the bulk: 3 kept
+    res = rpca._svt_block(M, tau, _start(4, 64, 8), torch.full((4,), -1))
+    assert bool(res.ok.all()) and res.kept.tolist() == [3] * 4
+    assert res.gram is None  # the cheap bound sufficed: no Gram matrix formed
+    exact = torch.stack([_svd_svt(M[i], float(tau[i])) for i in range(4)])
+    scale = float(torch.linalg.matrix_norm(M).max())
+    torch.testing.assert_close(res.out, exact, atol=1e-11 * scale, rtol=0)
+
+
+def test_block_svt_certifies_by_cholesky_when_the_frobenius_bound_is_loose():
+    """A noise bulk whose Frobenius norm exceeds τ but whose top singular value does not."""
+    M = _gapped(3, 64, 256, rank=2, noise=0.05, seed=12)
+    s = torch.linalg.svdvals(M)
+    bulk_top, bulk_fro = s[:, 2], s[:, 2:].square().sum(-1).sqrt()
+    tau = 1.3 * bulk_top
+    assert bool((bulk_fro > tau).all())  # the cheap bound cannot certify these
+    res = rpca._svt_block(M, tau, _start(3, 64, 8), torch.full((3,), -1))
+    assert bool(res.ok.all()) and res.kept.tolist() == [2] * 3
+    assert res.gram is not None and bool(res.has_gram.all())
+    exact = torch.stack([_svd_svt(M[i], float(tau[i])) for i in range(3)])
+    torch.testing.assert_close(res.out, exact, atol=1e-11 * float(M.norm()), rtol=0)
+
+
+def test_block_svt_gives_up_on_a_block_too_narrow():
+    """12 singular values above τ and a block of 8: reported for the full eigensolver."""
+    M = _gapped(2, 64, 200, rank=12, noise=0.01, seed=13)
+    tau = torch.linalg.svdvals(M)[:, 11] / 2
+    res = rpca._svt_block(M, tau, _start(2, 64, 8), torch.full((2,), -1))
+    assert not bool(res.ok.any())
+    assert res.kept.tolist() == [0, 0]
+
+
+def test_block_svt_never_certifies_a_wrong_result():
+    """Slowly decaying spectra, thresholds anywhere: given up, or within the certified bound.
+
+    The singular values halve per index, so a block of 8 converges fast past a threshold high
+    in the spectrum and too slowly past one low in it, and each threshold sits just above a
+    singular value (a near-tie at the cut): both outcomes must occur, and every certified
+    result must be the exact SVT to within ``_BLOCK_TOL · ‖M‖_F``.
+    """
+    gen = torch.Generator().manual_seed(15)
+    g, k, far = 48, 40, 90
+    Q1 = torch.linalg.qr(torch.randn(g, k, k, generator=gen, dtype=F64)).Q
+    Q2 = torch.linalg.qr(torch.randn(g, far, k, generator=gen, dtype=F64)).Q
+    sv = 0.5 ** torch.arange(k, dtype=F64)  # [k]
+    M = (Q1 * sv) @ Q2.mT  # [g, k, far] with singular values sv
+    cut = torch.arange(g) % 8  # thresholds just above the singular value at this index
+    tau = sv[cut] * (1 + 10.0 ** -torch.randint(1, 6, (g,), generator=gen).to(F64))
+    res = rpca._svt_block(M, tau, _start(g, k, 8), torch.full((g,), -1))
+    assert bool((res.ok & (res.kept >= 3)).any()) and not bool(res.ok.all())  # both occur
+    for i in range(g):
+        if bool(res.ok[i]):
+            exact = _svd_svt(M[i], float(tau[i]))
+            assert float((res.out[i] - exact).norm()) <= rpca._BLOCK_TOL * float(M[i].norm()) * 1.01
+            assert int(res.kept[i]) == int(cut[i])
+
+
+def test_block_svt_refines_a_warm_start_that_is_slightly_off():
+    """A start block 1e-4 off the invariant subspace: bounded at once, but not accepted
+    until its Ritz residuals certify the result (one more power step here)."""
+    gen = torch.Generator().manual_seed(16)
+    g, k, far = 3, 48, 100
+    Q1 = torch.linalg.qr(torch.randn(g, k, k, generator=gen, dtype=F64)).Q
+    Q2 = torch.linalg.qr(torch.randn(g, far, k, generator=gen, dtype=F64)).Q
+    sv = torch.cat([torch.tensor([10.0, 9.0, 8.0], dtype=F64), torch.full((k - 3,), 1e-3)])
+    M = (Q1 * sv) @ Q2.mT  # [g, k, far]
+    V0 = Q1[..., :8] + 1e-4 * Q1[..., 8:16]  # the right subspace, slightly tilted
+    tau = torch.ones(g, dtype=F64)
+    res = rpca._svt_block(M, tau, V0, torch.full((g,), 3))
+    assert bool(res.ok.all()) and res.kept.tolist() == [3] * g
+    exact = torch.stack([_svd_svt(M[i], 1.0) for i in range(g)])
+    torch.testing.assert_close(res.out, exact, atol=1e-11 * float(M.norm()), rtol=0)
+
+
+def test_block_svt_does_not_miss_a_direction_its_start_block_lacks():
+    """A singular value above τ outside an invariant start block: the exact test refuses it.
+
+    The block spans the top three singular directions and five of the tail, but not the
+    fourth, whose singular value (7.5) is above τ = 7. Its residuals are zero and the kept
+    count is settled, so only the Cholesky test stands between it and a wrong result.
+    """
+    gen = torch.Generator().manual_seed(17)
+    g, k, far = 2, 48, 100
+    Q1 = torch.linalg.qr(torch.randn(g, k, k, generator=gen, dtype=F64)).Q
+    Q2 = torch.linalg.qr(torch.randn(g, far, k, generator=gen, dtype=F64)).Q
+    sv = torch.cat([torch.tensor([10.0, 9.0, 8.0, 7.5], dtype=F64), torch.full((k - 4,), 1e-3)])
+    M = (Q1 * sv) @ Q2.mT  # [g, k, far]
+    V0 = torch.cat([Q1[..., :3], Q1[..., 4:9]], dim=-1)  # [g, k, 8] without the 4th
+    tau = torch.full((g,), 7.0, dtype=F64)
+    res = rpca._svt_block(M, tau, V0, torch.full((g,), 3))
+    assert res.gram is not None and bool(res.has_gram.all())  # the exact test ran
+    exact = torch.stack([_svd_svt(M[i], 7.0) for i in range(g)])
+    for i in range(g):
+        if bool(res.ok[i]):  # rounding may bring the 4th direction in after a few steps
+            assert int(res.kept[i]) == 4
+            torch.testing.assert_close(res.out[i], exact[i], atol=1e-11 * float(M.norm()), rtol=0)
+
+
+@pytest.mark.parametrize("shape", [(3, 96, 512), (3, 600, 128)])
+def test_robust_pca_block_route_equals_the_full_route(monkeypatch, shape):
+    """W+-like anchors (and a tall case): the block route changes no iteration and no digit."""
+    D = (
+        _gapped(*shape, rank=4, noise=0.01, seed=14)
+        if shape[1] < shape[2]
+        else _gapped(shape[0], shape[2], shape[1], rank=4, noise=0.01, seed=14).mT.contiguous()
+    )
+    certified = []
+    real_block = rpca._svt_block
+
+    def block(*args):
+        res = real_block(*args)
+        certified.append(int(res.ok.sum()))
+        return res
+
+    monkeypatch.setattr(rpca, "_svt_block", block)
+    res = robust_pca(D)
+    assert sum(certified) >= 3 * 5  # every matrix took the block route for a while
+    monkeypatch.setattr(rpca, "_block_cap", lambda k: 0)
+    full = robust_pca(D)
+    assert torch.equal(res.iterations, full.iterations)
+    scale = float(D.abs().max())
+    torch.testing.assert_close(res.L, full.L, atol=1e-9 * scale, rtol=0)
+    torch.testing.assert_close(res.S, full.S, atol=1e-9 * scale, rtol=0)
