@@ -22,12 +22,14 @@ Runs in ~50 s on 2 CPU cores (``--small``: ~3 s); almost all of it is robust PCA
 
 ``--speed`` times robust PCA itself instead, at 16, 100, 300 and 1000 anchors with one and two
 torch threads, against the previous solver measured in the same run (``--repeat`` runs each,
-best kept; ``--busy`` keeps another core busy meanwhile).
+best kept; ``--busy`` keeps another core busy meanwhile; ``--outliers`` adds 5 % sparse
+outliers, robust PCA's reason to exist).
 
 Usage:
     python benchmarks/subspace.py [--small] [--trials 2] [--anchors 11,32,64]
         [--noise 0.1,0.3,1.0] [--num-ws 18] [--w-dim 512] [--seed 0] [--threads 2]
     python benchmarks/subspace.py --speed [--anchors 16,100,300,1000] [--repeat 3] [--busy]
+        [--outliers]
 """
 
 from __future__ import annotations
@@ -221,7 +223,8 @@ def speed(args: argparse.Namespace) -> None:
     busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     try:
         print(
-            f"robust PCA of [{args.num_ws}, n, {args.w_dim}] planted anchors (rank 4 + noise), "
+            f"robust PCA of [{args.num_ws}, n, {args.w_dim}] planted anchors (rank 4 + noise"
+            f"{' + 5 % sparse outliers' if args.outliers else ''}), "
             f"best of {args.repeat}{', one other core kept busy' if busy else ''}"
         )
         print(
@@ -234,6 +237,11 @@ def speed(args: argparse.Namespace) -> None:
             D = torch.randn(args.num_ws, n, 4, generator=g, dtype=f64) @ torch.randn(
                 args.num_ws, 4, args.w_dim, generator=g, dtype=f64
             ) + 0.01 * torch.randn(args.num_ws, n, args.w_dim, generator=g, dtype=f64)
+            if args.outliers:  # 5 % of the entries hit by ±U(2, 5), as in the accuracy runs
+                shape = D.shape
+                hit = torch.rand(shape, generator=g) < 0.05
+                sign = torch.randint(0, 2, shape, generator=g).to(f64) * 2 - 1
+                D = D + hit * sign * (2 + 3 * torch.rand(shape, generator=g, dtype=f64))
             for threads in (1, 2):
                 t_base, t_ours = math.inf, math.inf
                 with torch_threads(threads):
@@ -272,6 +280,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="--speed: best of this many runs")
     parser.add_argument("--busy", action="store_true", help="--speed: keep another core busy")
+    parser.add_argument(
+        "--outliers", action="store_true", help="--speed: add 5 %% sparse outliers to the anchors"
+    )
     args = parser.parse_args(argv)
     if args.speed:
         if args.anchors == [11, 32, 64]:

@@ -216,12 +216,16 @@ def test_block_svt_equals_the_exact_svt_where_it_certifies(tall):
         M = M.mT  # [4, 200, 64]
     s = torch.linalg.svdvals(M)
     tau = (s[:, 2] + s[:, 3]) / 2  # between the signal and the bulk: 3 kept
-    res = rpca._svt_block(M, tau, _start(4, 64, 8), torch.full((4,), -1))
-    assert bool(res.ok.all()) and res.kept.tolist() == [3] * 4
-    assert res.gram is None  # the cheap bound sufficed: no Gram matrix formed
     exact = torch.stack([_svd_svt(M[i], float(tau[i])) for i in range(4)])
     scale = float(torch.linalg.matrix_norm(M).max())
+    res = rpca._svt_block(M, tau, _start(4, 64, 8), torch.full((4,), -1))
+    assert bool(res.ok.all()) and res.kept.tolist() == [3] * 4
     torch.testing.assert_close(res.out, exact, atol=1e-11 * scale, rtol=0)
+    # Warm from its own Ritz vectors (the next iteration's start), it certifies at once by
+    # the cheap bound, without forming a Gram matrix.
+    again = rpca._svt_block(M, tau, res.vectors, res.kept)
+    assert bool(again.ok.all()) and again.gram is None
+    torch.testing.assert_close(again.out, exact, atol=1e-11 * scale, rtol=0)
 
 
 def test_block_svt_certifies_by_cholesky_when_the_frobenius_bound_is_loose():
@@ -250,8 +254,8 @@ def test_block_svt_gives_up_on_a_block_too_narrow():
 def test_block_svt_never_certifies_a_wrong_result():
     """Slowly decaying spectra, thresholds anywhere: given up, or within the certified bound.
 
-    The singular values halve per index, so a block of 8 converges fast past a threshold high
-    in the spectrum and too slowly past one low in it, and each threshold sits just above a
+    The singular values fall by 0.8 per index, so a block of 8 converges fast past a threshold
+    high in the spectrum and too slowly past one low in it, and each threshold sits just above a
     singular value (a near-tie at the cut): both outcomes must occur, and every certified
     result must be the exact SVT to within ``_BLOCK_TOL · ‖M‖_F``.
     """
@@ -259,7 +263,7 @@ def test_block_svt_never_certifies_a_wrong_result():
     g, k, far = 48, 40, 90
     Q1 = torch.linalg.qr(torch.randn(g, k, k, generator=gen, dtype=F64)).Q
     Q2 = torch.linalg.qr(torch.randn(g, far, k, generator=gen, dtype=F64)).Q
-    sv = 0.5 ** torch.arange(k, dtype=F64)  # [k]
+    sv = 0.8 ** torch.arange(k, dtype=F64)  # [k]
     M = (Q1 * sv) @ Q2.mT  # [g, k, far] with singular values sv
     cut = torch.arange(g) % 8  # thresholds just above the singular value at this index
     tau = sv[cut] * (1 + 10.0 ** -torch.randint(1, 6, (g,), generator=gen).to(F64))
@@ -268,7 +272,7 @@ def test_block_svt_never_certifies_a_wrong_result():
     for i in range(g):
         if bool(res.ok[i]):
             exact = _svd_svt(M[i], float(tau[i]))
-            assert float((res.out[i] - exact).norm()) <= rpca._BLOCK_TOL * float(M[i].norm()) * 1.01
+            assert float((res.out[i] - exact).norm()) <= 1e-12 * float(M[i].norm()) * 1.01
             assert int(res.kept[i]) == int(cut[i])
 
 
@@ -311,6 +315,96 @@ def test_block_svt_does_not_miss_a_direction_its_start_block_lacks():
         if bool(res.ok[i]):  # rounding may bring the 4th direction in after a few steps
             assert int(res.kept[i]) == 4
             torch.testing.assert_close(res.out[i], exact[i], atol=1e-11 * float(M.norm()), rtol=0)
+
+
+def _spectrum(g: int, k: int, far: int, head: list[float], tail: float, seed: int) -> torch.Tensor:
+    """``[g, k, far]`` matrices with singular values ``head`` and then ``tail`` repeated."""
+    gen = torch.Generator().manual_seed(seed)
+    Q1 = torch.linalg.qr(torch.randn(g, k, k, generator=gen, dtype=F64)).Q
+    Q2 = torch.linalg.qr(torch.randn(g, far, k, generator=gen, dtype=F64)).Q
+    sv = torch.cat([torch.tensor(head, dtype=F64), torch.full((k - len(head),), tail)])
+    return (Q1 * sv) @ Q2.mT
+
+
+@pytest.mark.parametrize("tall", [False, True])
+def test_svt_warm_routes_a_mixed_batch(tall):
+    """One call with a cold start, a certified warm start, a start that lacks a direction
+    (its Gram matrix handed to the full eigensolver) and a matrix on the full route: every
+    result exact, and each matrix's next state the one its route calls for."""
+    k, far = 64, 100
+    M = _spectrum(4, k, far, [10.0, 9.0, 8.0, 7.5], 1e-3, seed=18)  # [4, k, far]
+    U = torch.linalg.svd(M, full_matrices=False).U  # [4, k, k]
+    cap = rpca._block_cap(k)  # 16
+    basis = _start(4, k, cap).clone()
+    basis[1, :, :12] = U[1, :, :12]  # the exact leading vectors, 4 kept + 8
+    basis[2, :, :12] = torch.cat([U[2, :, :3], U[2, :, 4:13]], dim=-1)  # without the 4th
+    width = torch.tensor([0, 4 + 8, 3 + 8, rpca._FULL])
+    misses = torch.tensor([0, 1, 0, 0])
+    tau = torch.full((4, 1, 1), 7.0, dtype=F64)
+    X = M.mT if tall else M
+    out, width_next, basis_next, misses_next = rpca._svt_warm(X, tau, width, basis, misses)
+    for i in range(4):
+        expected = _svd_svt(X[i], 7.0)
+        torch.testing.assert_close(out[i], expected, atol=1e-11 * float(M[i].norm()), rtol=0)
+    assert width_next[3] == rpca._FULL and misses_next[3] == 0  # stays on the full route
+    assert width_next[1] == 4 + 8 and misses_next[1] == 0  # certified: a miss forgiven
+    if misses_next[2] == 1:  # refused: retries from the full solver's exact eigenvectors
+        assert width_next[2] == 4 + 8
+        lead = basis_next[2, :, :4]  # [k, 4] must span the top 4 singular vectors
+        assert float(torch.linalg.matrix_norm(U[2, :, :4].mT @ lead, 2)) > 1 - 1e-12
+    else:  # rounding brought the 4th direction into the block, and it certified
+        assert misses_next[2] == 0 and width_next[2] == 4 + 8
+
+
+def test_a_matrix_that_keeps_failing_leaves_the_block_route(monkeypatch):
+    """A failure retries from the full solver's exact eigenvectors; _BLOCK_MISSES failures
+    in a row send the matrix to the full eigensolver for good."""
+    k = 64
+    M = _spectrum(1, k, 100, [10.0, 9.0, 8.0, 7.5], 1e-3, seed=19)
+    U = torch.linalg.svd(M[0]).U  # [k, k]
+    tau = torch.full((1, 1, 1), 7.0, dtype=F64)
+    real_block = rpca._svt_block
+
+    def refused(*args):
+        res = real_block(*args)
+        return res._replace(ok=torch.zeros_like(res.ok))  # as if the certificate failed
+
+    monkeypatch.setattr(rpca, "_svt_block", refused)
+    width, basis = torch.tensor([3 + 8]), _start(1, k, rpca._block_cap(k)).clone()
+    for miss in range(1, rpca._BLOCK_MISSES + 1):
+        out, width, basis, misses = rpca._svt_warm(M, tau, width, basis, torch.tensor([miss - 1]))
+        torch.testing.assert_close(
+            out[0], _svd_svt(M[0], 7.0), atol=1e-11 * float(M.norm()), rtol=0
+        )
+        assert misses.tolist() == [miss]
+        if miss < rpca._BLOCK_MISSES:  # retry with the 4 kept + 8, the exact ones leading
+            assert width.tolist() == [4 + 8]
+            assert float(torch.linalg.matrix_norm(U[:, :4].mT @ basis[0, :, :4], 2)) > 1 - 1e-12
+    assert width.tolist() == [rpca._FULL]
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e-30, 1e30, 1e100])
+def test_block_route_is_scale_safe(monkeypatch, scale):
+    """Tiny and huge anchors: the certificate neither underflows into a false pass nor
+    overflows; robust PCA gives the full route's result, scaled."""
+    D = _gapped(2, 64, 200, rank=3, noise=0.01, seed=20) * scale
+    res = robust_pca(D)
+    monkeypatch.setattr(rpca, "_block_cap", lambda k: 0)
+    full = robust_pca(D)
+    assert torch.equal(res.iterations, full.iterations)
+    torch.testing.assert_close(res.L, full.L, atol=1e-9 * float(D.abs().max()), rtol=0)
+
+
+def test_block_route_skips_matrices_whose_squares_leave_float64(monkeypatch):
+    """At 1e-160 the squared norms the certificate needs are subnormal: full route only."""
+    calls = []
+    real_block = rpca._svt_block
+    monkeypatch.setattr(rpca, "_svt_block", lambda *a: calls.append(1) or real_block(*a))
+    robust_pca(_gapped(2, 64, 200, rank=3, noise=0.01, seed=21))
+    assert calls  # at unit scale the block route is taken ...
+    calls.clear()
+    robust_pca(_gapped(2, 64, 200, rank=3, noise=0.01, seed=21) * 1e-160)
+    assert not calls  # ... and not here
 
 
 @pytest.mark.parametrize("shape", [(3, 96, 512), (3, 600, 128)])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import torch
 
@@ -45,12 +45,19 @@ _BLOCK_STEP = 8
 #: ... while that stays at most a quarter of the Gram size; past it, the full eigensolver.
 _BLOCK_SHARE = 4
 #: Block power steps tried before the block SVT gives a matrix up to the full eigensolver.
-_BLOCK_STEPS = 6
+_BLOCK_STEPS = 16
 #: A block result is accepted only when its certified distance from the exact SVT is at most
 #: this times ``‖M‖_F``: below the full eigensolver's own error on W+ anchors (~1e-13).
 _BLOCK_TOL = 1e-12
 #: ``width`` of a matrix that uses the full eigensolver from now on.
 _FULL = -1
+#: Block attempts in a row that may fail before a matrix stays with the full eigensolver:
+#: after a failure the full solver's eigenvectors are an exact warm start, so one retry is
+#: cheap and usually certifies (a cold start through sparse outliers often needs it).
+_BLOCK_MISSES = 2
+#: ``‖M‖_F²`` outside this range goes to the full eigensolver: the certificate squares
+#: singular values and residuals, and must not underflow or overflow.
+_BLOCK_RANGE = (1e-250, 1e250)
 
 MuSpec = float | Literal["paper", "candes"] | None
 TolSpec = float | Literal["paper"]
@@ -102,7 +109,8 @@ def robust_pca(
     singular value thresholding is exact: either a full symmetric eigendecomposition of the
     small Gram matrix or, while few singular values pass the threshold, a warm-started
     block of eigenvectors whose result carries a certificate of being within
-    ``1e-12·‖M‖_F`` of the exact one (a bound, not an estimate; see :func:`_svt_block`).
+    ``1e-12·‖M‖_F`` of the exact one (a bound in exact arithmetic, with margins for
+    rounding; see :func:`_svt_block`).
     Never a randomised or truncated solver: results are deterministic and equal those of a
     full-SVD transcription to ~1e-9 relative (tested).
 
@@ -277,6 +285,7 @@ def _pcp(
     # vectors, the last iteration's leading Ritz vectors (a fixed Gaussian block at first).
     k = min(m, n)
     width = torch.zeros(B, dtype=torch.int64, device=X.device)  # [B]
+    misses = torch.zeros(B, dtype=torch.int64, device=X.device)  # [B] failed attempts in a row
     basis = _start_block(k, _block_cap(k), X).expand(B, -1, -1).clone()  # [B, k, cap]
     for _ in range(int(max_iter)):
         idx = active.nonzero().squeeze(1)  # matrices still running
@@ -290,7 +299,9 @@ def _pcp(
         mua = mu_k[sel]  # [b]
         Za = Z[sel]  # [b, m, n]
         P = X[sel] + Za  # [b, m, n]  D + Y/μ
-        La, wa, ba = _svt_warm(P - S[sel], (1.0 / mua)[:, None, None], width[sel], basis[sel])
+        La, wa, ba, ma = _svt_warm(
+            P - S[sel], (1.0 / mua)[:, None, None], width[sel], basis[sel], misses[sel]
+        )
         T = P.sub_(La)  # D − L + Y/μ
         t = (lam_v / mua)[:, None, None]  # [b, 1, 1]
         C = torch.clamp(T, -t, t)  # [b, m, n]
@@ -299,9 +310,10 @@ def _pcp(
         mu_next = torch.minimum(mua * rho, mu_cap[sel])
         Za = C.mul_((mua / mu_next)[:, None, None])  # Y_{k+1} / μ_{k+1}
         if every:
-            L, S, Z, width, basis = La, Sa, Za, wa, ba
+            L, S, Z, width, basis, misses = La, Sa, Za, wa, ba, ma
         else:
-            L[idx], S[idx], Z[idx], width[idx], basis[idx] = La, Sa, Za, wa, ba
+            L[idx], S[idx], Z[idx] = La, Sa, Za
+            width[idx], basis[idx], misses[idx] = wa, ba, ma
         residual[sel] = res
         iterations[sel] += 1
         mu_k[sel] = mu_next
@@ -319,10 +331,30 @@ def _svt(M: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
     return _svt_full(M, tau)
 
 
-def _svt_full(M: torch.Tensor, tau: torch.Tensor, G: torch.Tensor | None = None) -> torch.Tensor:
+@overload
+def _svt_full(
+    M: torch.Tensor,
+    tau: torch.Tensor,
+    G: torch.Tensor | None = ...,
+    *,
+    vectors: Literal[False] = ...,
+) -> torch.Tensor: ...
+
+
+@overload
+def _svt_full(
+    M: torch.Tensor, tau: torch.Tensor, G: torch.Tensor | None = ..., *, vectors: Literal[True]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+def _svt_full(
+    M: torch.Tensor, tau: torch.Tensor, G: torch.Tensor | None = None, *, vectors: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Singular value thresholding by the full eigensolver of the Gram matrix.
 
     ``G`` is that Gram matrix when the caller already has it (a block attempt formed it).
+    With ``vectors``, returns ``(SVT(M), kept count [b], eigenvectors [b, k, k])``, the
+    eigenvectors ascending (the kept ones last).
 
     Computed from the eigendecomposition of the small Gram matrix (``M Mᵀ`` for a wide
     ``M``, ``Mᵀ M`` for a tall one) rather than an SVD: ``SVT(M) = U diag((s − τ)₊ / s) Uᵀ M``
@@ -378,7 +410,7 @@ def _svt_full(M: torch.Tensor, tau: torch.Tensor, G: torch.Tensor | None = None)
             out[idx] = (Ui * ki) @ (Ui.mT @ Mi)
         else:
             out[idx] = ((Mi @ Ui) * ki) @ Ui.mT
-    return out
+    return (out, kept, U) if vectors else out
 
 
 def _block_cap(k: int) -> int:
@@ -396,17 +428,22 @@ def _start_block(k: int, cap: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def _svt_warm(
-    M: torch.Tensor, tau: torch.Tensor, width: torch.Tensor, basis: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    M: torch.Tensor,
+    tau: torch.Tensor,
+    width: torch.Tensor,
+    basis: torch.Tensor,
+    misses: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """SVT for one robust-PCA iteration, by the certified block route where it applies.
 
-    ``M [b, m, n]``, ``tau [b, 1, 1]``; ``width [b]`` and ``basis [b, k, cap]`` are the warm
-    start :func:`_pcp` carries. Returns ``(SVT(M), width, basis)``, the last two for the next
-    iteration. A matrix whose block (its last kept count plus ``_BLOCK_PAD``, rounded up to
-    ``_BLOCK_STEP``) fits in ``cap`` goes through :func:`_svt_block`; the others, and any it
-    cannot certify, through the full eigensolver, and a matrix that leaves the block route
-    stays off it (its rank only grows as μ does). A matrix's route and block depend on its
-    own history only, so batching still changes no result.
+    ``M [b, m, n]``, ``tau [b, 1, 1]``; ``width [b]``, ``basis [b, k, cap]`` and
+    ``misses [b]`` are the warm start :func:`_pcp` carries. Returns ``(SVT(M), width, basis,
+    misses)``, the last three for the next iteration. A matrix whose block (its last kept
+    count plus ``_BLOCK_PAD``, rounded up to ``_BLOCK_STEP``) fits in ``cap`` goes through
+    :func:`_svt_block`; the others, and any it cannot certify, through the full eigensolver,
+    whose leading eigenvectors then start the next block while the rank fits and fewer than
+    ``_BLOCK_MISSES`` attempts in a row have failed. A matrix's route and block depend on
+    its own history only, so batching still changes no result.
     """
     b = M.shape[0]
     m, n = M.shape[-2:]
@@ -416,7 +453,11 @@ def _svt_warm(
     count = torch.where(width > 0, width - _BLOCK_PAD, -1)  # [b] last kept count, -1: none
     p = (count.clamp_min(0) + _BLOCK_PAD + _BLOCK_STEP - 1) // _BLOCK_STEP * _BLOCK_STEP
     tried = (width != _FULL) & (p <= cap)  # [b]
+    if bool(tried.any()):
+        fro2 = torch.linalg.vector_norm(M, dim=(-2, -1)).square()  # [b]
+        tried &= (fro2 >= _BLOCK_RANGE[0]) & (fro2 <= _BLOCK_RANGE[1])
     width_next = torch.full_like(width, _FULL)
+    misses_next = torch.where(tried, misses + 1, misses)  # reset below where certified
     basis_next = basis.clone() if bool(tried.any()) else basis
     out: torch.Tensor | None = None
     full = ~tried  # [b] matrices for the full eigensolver
@@ -430,6 +471,7 @@ def _svt_warm(
         basis_next[sel, :, :pw] = res.vectors
         grow = res.kept + _BLOCK_PAD
         width_next[sel] = torch.where(res.ok & (grow <= cap), grow, _FULL)
+        misses_next[sel] = torch.where(res.ok, 0, misses_next[sel])
         if every and bool(res.ok.all()):
             out = res.out  # the usual case while the ranks are low: no scatter
             break
@@ -452,14 +494,25 @@ def _svt_warm(
             if bool(need.any()):
                 Mn = M[sel][need]
                 G[need] = Mn @ Mn.mT if wide else Mn.mT @ Mn
-        o = _svt_full(M[sel], tau[sel], G)
+        o, kept, U = _svt_full(M[sel], tau[sel], G, vectors=True)
         if every:
             out = o
         else:
             out = torch.empty_like(M) if out is None else out
             out[rest] = o
+        # A matrix the block route just failed retries it from the exact eigenvectors while
+        # its rank fits and it has failed fewer than _BLOCK_MISSES times in a row; a matrix
+        # never on the block route (too small, or _FULL) stays off it.
+        w = kept + _BLOCK_PAD  # [r]
+        retry = tried[sel] & (w <= cap) & (misses_next[sel] < _BLOCK_MISSES)
+        width_next[sel] = torch.where(retry, w, width_next[sel])
+        if bool(retry.any()):
+            wmax = int(w[retry].max())
+            top = U[..., k - wmax :].flip(-1)  # [r, k, wmax] leading eigenvectors, descending
+            old = basis_next[sel, :, :wmax]
+            basis_next[sel, :, :wmax] = torch.where(retry[:, None, None], top, old)
     assert out is not None
-    return out, width_next, basis_next
+    return out, width_next, basis_next, misses_next
 
 
 class _Block(NamedTuple):
@@ -497,9 +550,13 @@ def _svt_block(
       result is within ``(Σ_kept ‖r_i‖² / θ_i)^½`` of the exact SVT (Frobenius norm); that
       must be at most ``_BLOCK_TOL · ‖A‖_F``.
 
-    A matrix is given up (``ok`` false) when the exact test fails -- a singular value above
-    ``τ`` lies outside the block, so more steps would not help -- or after ``_BLOCK_STEPS``
-    steps, and returned with its Gram matrix, when one was formed, for the full eigensolver.
+    A matrix is given up (``ok`` false) when every vector of its block is kept and the rest
+    is not bounded (the block is too narrow, so more steps would not help), or after
+    ``_BLOCK_STEPS`` steps, and returned with its Gram matrix, when one was formed, for the
+    full eigensolver. The bounds' rounding margins are generous multiples of the float64
+    rounding of the products they check, not proven floating-point bounds: the certificate
+    is rigorous in exact arithmetic and holds the result to ~1e-12 in practice (tested,
+    including against adversarial starts).
     """
     m, n = M.shape[-2:]
     wide = m <= n
@@ -520,25 +577,33 @@ def _svt_block(
     todo = torch.arange(g, device=A.device)  # matrices still being refined
     Mi, V = M, torch.linalg.qr(V0).Q  # [h, m, n], [h, k, p]
     settled = count0  # [h] the kept count of the step before
+    on_gram = False  # power steps by the Gram matrix, once formed
+    before = torch.full((g,), math.inf, dtype=A.dtype, device=A.device)  # last coupling
     for step in range(_BLOCK_STEPS):
         ti, t2i, fro2i, toli = tau[todo], t2[todo], fro2[todo], tol[todo]
-        # Products arranged so that no batched operand is a transposed big matrix: torch
-        # copies those first (AᵀV as A.mT @ V took 7x longer than Vᵀ A, measured).
-        if wide:
-            Wt = V.mT @ Mi  # [h, p, far]  Vᵀ A
-            Y = Mi @ Wt.mT  # [h, k, p]  A Aᵀ V
+        Wt: torch.Tensor | None = None
+        if on_gram:
+            assert gram is not None
+            Y = _rows(gram, todo) @ V  # [h, k, p]  A Aᵀ V
+            H = V.mT @ Y  # [h, p, p]
         else:
-            Wt = (Mi @ V).mT  # [h, p, far]
-            Y = (Wt @ Mi).mT  # [h, k, p]
-        theta, Z = torch.linalg.eigh(Wt @ Wt.mT)  # Vᵀ A Aᵀ V, ascending
+            # Products arranged so that no batched operand is a transposed big matrix: torch
+            # copies those first (AᵀV as A.mT @ V took 7x longer than Vᵀ A, measured).
+            Wt = _block_rows(Mi, V, wide)  # [h, p, far]  Vᵀ A
+            Y = Mi @ Wt.mT if wide else (Wt @ Mi).mT  # [h, k, p]  A Aᵀ V
+            H = Wt @ Wt.mT
+        theta, Z = torch.linalg.eigh(H)  # Vᵀ A Aᵀ V, ascending
         theta, Z = theta.flip(-1).clamp_min(0.0), Z.flip(-1)  # [h, p], [h, p, p] descending
         U = V @ Z  # [h, k, p] Ritz vectors
         GU = Y @ Z  # [h, k, p] A Aᵀ U
         R = GU - U * theta[:, None, :]  # Ritz residuals
         s = theta.sqrt()
         keep = s > ti[:, None]  # [h, p]
-        coupling = torch.where(keep, R.square().sum(-2) / theta.clamp_min(1e-300), 0.0)
-        coupled = coupling.sum(-1).sqrt() <= toli  # [h]
+        # ‖r_i‖²/θ_i as ‖r_i/√θ_i‖²: squaring the residuals first underflows for tiny M.
+        scaled = R / s.clamp_min(torch.finfo(A.dtype).tiny)[:, None, :]
+        coupling = torch.where(keep, scaled.square().sum(-2), 0.0)
+        cnorm = coupling.sum(-1).sqrt()  # [h]
+        coupled = cnorm <= toli
         rest = torch.where(keep, 0.0, theta).amax(-1)  # [h]
         cheap = (fro2i - theta.sum(-1)).clamp_min(0.0) + 64 * eps * fro2i + rest
         bounded = cheap <= t2i
@@ -551,22 +616,18 @@ def _svt_block(
         exact = (coupled & ~bounded & (count == settled)).nonzero().squeeze(1)
         if exact.numel():
             glob = todo[exact]
-            if gram is None:
-                gram = A.new_empty(g, k, k)
-            fresh = ~has_gram[glob]
-            if bool(fresh.any()):
-                Mn = Mi[exact[fresh]]
-                gram[glob[fresh]] = Mn @ Mn.mT if wide else Mn.mT @ Mn
-                has_gram[glob[fresh]] = True
-            G = gram[glob]  # [e, k, k]
+            gram = _with_gram(gram, has_gram, A, glob, _rows(Mi, exact), wide)
             kk = keep[exact]
-            Uk = U[exact] * kk[:, None, :]  # kept Ritz vectors (others zeroed)
-            GUk = GU[exact] * kk[:, None, :]
-            # F Fᵀ = (I − U_k U_kᵀ) G (I − U_k U_kᵀ), with G U_k = GU_k and U_kᵀ G U_k = Θ_k.
-            FF = G - Uk @ GUk.mT - GUk @ Uk.mT + (Uk * theta[exact, None, :]) @ Uk.mT
+            Uk = _rows(U, exact) * kk[:, None, :]  # kept Ritz vectors (others zeroed)
+            GUk = _rows(GU, exact) * kk[:, None, :]
+            # C = τ²I − F Fᵀ with F Fᵀ = (I − U_k U_kᵀ) G (I − U_k U_kᵀ) = G − U_k GU_kᵀ −
+            # GU_k U_kᵀ + U_k Θ_k U_kᵀ (G U_k = GU_k, U_kᵀ G U_k = Θ_k), built in place: at
+            # k = 512 the temporaries of the plain expression cost more than the Cholesky.
+            C = -_rows(gram, glob)  # [e, k, k]
+            C.baddbmm_(Uk, GUk.mT).baddbmm_(GUk, Uk.mT)
+            C.baddbmm_(Uk * theta[exact, None, :], Uk.mT, alpha=-1.0)
             margin = 64 * eps * k * theta[exact, 0]  # rounding in F Fᵀ, relative to ‖A‖₂²
-            eye = torch.eye(k, dtype=A.dtype, device=A.device)
-            C = (t2i[exact] - margin)[:, None, None] * eye - FF
+            C.diagonal(dim1=-2, dim2=-1).add_((t2i[exact] - margin)[:, None])
             certified = torch.linalg.cholesky_ex(C).info == 0
             bounded[exact] = certified
             hopeless[exact] |= ~certified & kk[:, -1]
@@ -576,17 +637,58 @@ def _svt_block(
             f = torch.where(keep[done], (s[done] - ti[done, None]) / s[done].clamp_min(1e-300), 0.0)
             # SVT = U_k diag(f) U_kᵀ A = V (Z diag(f) Zᵀ) (Vᵀ A)
             left[d] = V[done] @ ((Z[done] * f[:, None, :]) @ Z[done].mT)
-            right[d] = Wt[done]
+            right[d] = Wt[done] if Wt is not None else _block_rows(Mi[done], V[done], wide)
             ok[d] = True
             kept[d] = keep[done].sum(-1)
         vectors[todo] = U
-        going = ~(coupled & bounded) & ~hopeless
+        # Converging too slowly to reach the tolerance within the steps left (the kept count
+        # settled, and the residuals' geometric rate extrapolated): give up now.
+        left_steps = _BLOCK_STEPS - 1 - step
+        rate = (cnorm / before).clamp_max(1.0)  # [h] per-step factor, 1 where not falling
+        need = torch.log(toli / cnorm) / torch.log(rate.clamp_min(1e-300))
+        stalled = ~coupled & (count == settled) & ((rate >= 1.0) | (need > left_steps))
+        going = ~(coupled & bounded) & ~hopeless & ~(stalled & (step > 0))
         if step == _BLOCK_STEPS - 1 or not bool(going.any()):
             break
         todo, Mi, V = todo[going], Mi[going], torch.linalg.qr(Y[going]).Q
-        settled = count[going]
+        settled, before = count[going], cnorm[going]
+        if not on_gram:
+            # Not certified at once: go on with the Gram matrix, so that each further power
+            # step costs k²·p multiply-adds instead of 2·k·far·p (and the exact test and the
+            # full eigensolver, should either be needed, have it already).
+            gram = _with_gram(gram, has_gram, A, todo, Mi, wide)
+            on_gram = True
     out = left @ right if wide else right.mT @ left.mT  # [g, m, n]
     return _Block(out=out, ok=ok, kept=kept, vectors=vectors, gram=gram, has_gram=has_gram)
+
+
+def _rows(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """``t[idx]`` for sorted distinct ``idx``; ``t`` itself, not a copy, when that is all."""
+    return t if idx.numel() == t.shape[0] else t[idx]
+
+
+def _block_rows(M: torch.Tensor, V: torch.Tensor, wide: bool) -> torch.Tensor:
+    """``Vᵀ A [h, p, far]`` for ``A`` the wide one of ``M [h, m, n]`` and ``Mᵀ``."""
+    return V.mT @ M if wide else (M @ V).mT
+
+
+def _with_gram(
+    gram: torch.Tensor | None,
+    has_gram: torch.Tensor,
+    A: torch.Tensor,
+    glob: torch.Tensor,
+    Mi: torch.Tensor,
+    wide: bool,
+) -> torch.Tensor:
+    """Form the Gram matrices ``A Aᵀ`` of matrices ``glob`` (``Mi`` theirs) not formed yet."""
+    if gram is None:
+        gram = A.new_empty(A.shape[0], A.shape[1], A.shape[1])
+    fresh = (~has_gram[glob]).nonzero().squeeze(1)
+    if fresh.numel():
+        Mn = _rows(Mi, fresh)
+        gram[glob[fresh]] = Mn @ Mn.mT if wide else Mn.mT @ Mn
+        has_gram[glob[fresh]] = True
+    return gram
 
 
 def _svd(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
