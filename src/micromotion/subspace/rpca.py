@@ -550,13 +550,15 @@ def _svt_block(
       result is within ``(Σ_kept ‖r_i‖² / θ_i)^½`` of the exact SVT (Frobenius norm); that
       must be at most ``_BLOCK_TOL · ‖A‖_F``.
 
-    A matrix is given up (``ok`` false) when every vector of its block is kept and the rest
-    is not bounded (the block is too narrow, so more steps would not help), or after
-    ``_BLOCK_STEPS`` steps, and returned with its Gram matrix, when one was formed, for the
-    full eigensolver. The bounds' rounding margins are generous multiples of the float64
-    rounding of the products they check, not proven floating-point bounds: the certificate
-    is rigorous in exact arithmetic and holds the result to ~1e-12 in practice (tested,
-    including against adversarial starts).
+    After a first step that does not certify, the power steps use the Gram matrix (``k²·p``
+    multiply-adds each instead of ``2·k·far·p``). A matrix is given up (``ok`` false) when
+    every vector of its block is kept and the rest is not bounded (the block is too narrow,
+    so more steps would not help), when its residuals fall too slowly to reach the tolerance
+    in the steps left, or after ``_BLOCK_STEPS`` steps, and returned with its Gram matrix,
+    when one was formed, for the full eigensolver. The bounds' rounding margins are
+    generous multiples of the float64 rounding of the products they check, not proven
+    floating-point bounds: the certificate is rigorous in exact arithmetic and holds the
+    result to ~1e-12 in practice (tested, including against adversarial starts).
     """
     m, n = M.shape[-2:]
     wide = m <= n
