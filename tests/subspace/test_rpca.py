@@ -69,7 +69,7 @@ def test_svt_by_gram_matches_the_svd_route(shape):
             tau = s[:, -1] * 0.99
         else:
             tau = (s[:, kept - 1] + s[:, kept]) / 2
-        got = rpca._svt(M, tau[:, None, None])
+        got = rpca._svt_full(M, tau[:, None, None])
         expected = torch.stack([_svd_svt(M[i], float(tau[i])) for i in range(shape[0])])
         torch.testing.assert_close(got, expected, atol=1e-10, rtol=0)
         assert int(torch.linalg.matrix_rank(got[0], atol=1e-9)) == kept
@@ -84,9 +84,9 @@ def test_svt_batch_with_mixed_ranks_equals_one_matrix_at_a_time():
     tau = torch.stack(
         [(s[i, r - 1] + s[i, r]) / 2 if r < 60 else s[i, -1] / 2 for i, r in enumerate(kept)]
     )[:, None, None]
-    batched = rpca._svt(M, tau)
+    batched = rpca._svt_full(M, tau)
     for i in range(5):
-        alone = rpca._svt(M[i : i + 1], tau[i : i + 1])
+        alone = rpca._svt_full(M[i : i + 1], tau[i : i + 1])
         torch.testing.assert_close(batched[i : i + 1], alone, atol=1e-13, rtol=0)
         assert int(torch.linalg.matrix_rank(batched[i], atol=1e-9)) == kept[i]
 

@@ -34,7 +34,7 @@ _LIN_MU_CAP = 1e7
 #: The authors' code stopped at Σ R² / Σ D² ≤ 1e-7 · Σ D².
 _PAPER_TOL = 1e-7
 #: The SVT reconstructs with the kept eigenvectors only, their count rounded up to a multiple
-#: of this, so that a batch splits into few groups of equal work (see :func:`_svt`).
+#: of this, so that a batch splits into few groups of equal work (see :func:`_svt_full`).
 _RANK_STEP = 32
 #: Least work (multiply-adds per robust-PCA iteration) worth a worker thread of its own.
 _SPLIT_WORK = 5_000_000
@@ -323,14 +323,6 @@ def _pcp(
     return L, S, iterations, active, residual
 
 
-def _svt(M: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-    """Singular value thresholding (prox of ``tau·‖·‖_*``); ``M [b, m, n]``, ``tau [b, 1, 1]``.
-
-    The exact route, by the full eigensolver; see :func:`_svt_full`.
-    """
-    return _svt_full(M, tau)
-
-
 @overload
 def _svt_full(
     M: torch.Tensor,
@@ -467,7 +459,7 @@ def _svt_warm(
         idx = (tried & (p == pw)).nonzero().squeeze(1)
         every = idx.numel() == b
         sel: torch.Tensor | slice = slice(None) if every else idx
-        res = _svt_block(M[sel], tau[sel, 0, 0], basis[sel, :, :pw], count[sel])
+        res = _svt_block(M[sel], tau[sel, 0, 0], basis[sel, :, :pw], count[sel], fro2[sel])
         basis_next[sel, :, :pw] = res.vectors
         grow = res.kept + _BLOCK_PAD
         width_next[sel] = torch.where(res.ok & (grow <= cap), grow, _FULL)
@@ -527,11 +519,16 @@ class _Block(NamedTuple):
 
 
 def _svt_block(
-    M: torch.Tensor, tau: torch.Tensor, V0: torch.Tensor, count0: torch.Tensor
+    M: torch.Tensor,
+    tau: torch.Tensor,
+    V0: torch.Tensor,
+    count0: torch.Tensor,
+    fro2: torch.Tensor | None = None,
 ) -> _Block:
     """SVT of ``M [g, m, n]`` at ``tau [g]`` from a start block ``V0 [g, k, p]``, certified.
 
-    ``count0 [g]`` is the kept count the start block came with (-1 for none).
+    ``count0 [g]`` is the kept count the start block came with (-1 for none); ``fro2 [g]``
+    is ``‖M‖_F²`` where the caller has it.
 
     Robust PCA's first iterations keep a handful of singular values (4 of 300 for half the
     run on rank-4 anchors), and a full eigendecomposition of the ``k × k`` Gram matrix to
@@ -567,7 +564,8 @@ def _svt_block(
     p = V0.shape[-1]
     eps = torch.finfo(A.dtype).eps
     t2 = tau.square()  # [g]
-    fro2 = torch.linalg.vector_norm(A, dim=(-2, -1)).square()  # [g] ‖A‖_F²
+    if fro2 is None:
+        fro2 = torch.linalg.vector_norm(A, dim=(-2, -1)).square()  # [g] ‖A‖_F²
     tol = _BLOCK_TOL * fro2.sqrt()  # [g]
     left = A.new_zeros(g, k, p)  # SVT = left @ right, accumulated as matrices pass
     right = A.new_zeros(g, p, far)
