@@ -25,20 +25,29 @@ torch threads, against the previous solver measured in the same run (``--repeat`
 best kept; ``--busy`` keeps another core busy meanwhile; ``--outliers`` adds 5 % sparse
 outliers, robust PCA's reason to exist).
 
+``--floor`` measures what is left: it records every call robust PCA makes to its full
+eigensolver route (the iterations whose threshold cuts through a continuous run of singular
+values, where no cheaper route is exact), replays exactly those calls on the same matrices
+with one and two workers, and sets their time beside the whole solver's (default n: 300).
+
 Usage:
     python benchmarks/subspace.py [--small] [--trials 2] [--anchors 11,32,64]
         [--noise 0.1,0.3,1.0] [--num-ws 18] [--w-dim 512] [--seed 0] [--threads 2]
     python benchmarks/subspace.py --speed [--anchors 16,100,300,1000] [--repeat 3] [--busy]
         [--outliers]
+    python benchmarks/subspace.py --floor [--anchors 300] [--repeat 3] [--outliers]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import mean
+from typing import Any
 
 import torch
 
@@ -153,6 +162,99 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def _speed_anchors(args: argparse.Namespace, n: int) -> torch.Tensor:
+    """``[num_ws, n, w_dim]`` float64 anchors for the timings: rank 4 + noise (+ outliers)."""
+    g = torch.Generator().manual_seed(args.seed + n)
+    f64 = torch.float64  # the solver's own precision, so |dL| is the solvers' difference
+    D = torch.randn(args.num_ws, n, 4, generator=g, dtype=f64) @ torch.randn(
+        args.num_ws, 4, args.w_dim, generator=g, dtype=f64
+    ) + 0.01 * torch.randn(args.num_ws, n, args.w_dim, generator=g, dtype=f64)
+    if args.outliers:  # 5 % of the entries hit by ±U(2, 5), as in the accuracy runs
+        shape = D.shape
+        hit = torch.rand(shape, generator=g) < 0.05
+        sign = torch.randint(0, 2, shape, generator=g).to(f64) * 2 - 1
+        D = D + hit * sign * (2 + 3 * torch.rand(shape, generator=g, dtype=f64))
+    return D
+
+
+def floor(args: argparse.Namespace) -> None:
+    """The full-eigensolver calls of one robust PCA run, replayed alone, against the whole run.
+
+    One single-threaded run records the inputs of every call to the full route
+    (``rpca._svt_full``: the Gram matrix, its whole eigendecomposition and the reconstruction).
+    Those calls are then replayed on the same matrices, split over one and two workers of one
+    intra-op thread each as robust PCA splits its layers, and timed (best of ``--repeat``).
+    The replay is what the exact full route costs by itself in this run: no change outside
+    that route (the block route, the elementwise steps, the thread split) can bring the
+    solver below it; only a faster eigensolver, or fewer iterations that need one, could.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+    from unittest import mock
+
+    from micromotion.core.threads import torch_threads
+    from micromotion.subspace import robust_pca, rpca
+
+    full = rpca._svt_full
+    print(
+        f"robust PCA of [{args.num_ws}, n, {args.w_dim}] planted anchors (rank 4 + noise"
+        f"{' + 5 % sparse outliers' if args.outliers else ''}): the whole solver against its "
+        f"full-eigensolver calls replayed alone, best of {args.repeat}"
+    )
+    print(
+        f"{'n':>6} {'threads':>7} {'solver s':>8} {'full calls s':>12} {'share':>6} "
+        f"{'calls':>5} {'matrices':>8} {'iters':>5}"
+    )
+    for n in args.anchors:
+        D = _speed_anchors(args, n)
+        calls: list[tuple[torch.Tensor, torch.Tensor]] = []  # (M [b, m, n], tau [b, 1, 1])
+        record = functools.partial(_record, calls, full)
+        with torch_threads(1), mock.patch.object(rpca, "_svt_full", record):
+            iterations = int(robust_pca(D).iterations.max())
+        matrices = sum(M.shape[0] for M, _ in calls)
+        for threads in (1, 2):
+            t_solver, t_full = math.inf, math.inf
+            with torch_threads(threads):
+                for _ in range(args.repeat):
+                    t = time.perf_counter()
+                    robust_pca(D)
+                    t_solver = min(t_solver, time.perf_counter() - t)
+                    t = time.perf_counter()
+                    parts = [(calls, full, p, threads) for p in range(threads)]
+                    with torch_threads(1), ThreadPoolExecutor(threads) as pool:
+                        list(pool.map(lambda job: _replay(*job), parts))
+                    t_full = min(t_full, time.perf_counter() - t)
+            print(f"{n:>6} {threads:>7} {t_solver:>8.2f} {t_full:>12.2f} "
+                  f"{t_full / t_solver:>6.0%} {len(calls):>5} {matrices:>8} {iterations:>5}",
+                  flush=True)  # fmt: skip
+
+
+def _record(
+    calls: list[tuple[torch.Tensor, torch.Tensor]],
+    full: Callable[..., Any],
+    M: torch.Tensor,
+    tau: torch.Tensor,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """Stand-in for ``rpca._svt_full``: keeps a copy of its inputs, then calls it."""
+    calls.append((M.clone(), tau.clone()))
+    return full(M, tau, *args, **kwargs)
+
+
+def _replay(
+    calls: list[tuple[torch.Tensor, torch.Tensor]],
+    full: Callable[..., Any],
+    part: int,
+    workers: int,
+) -> None:
+    """Run worker ``part`` of ``workers``'s share of every recorded call, as robust PCA splits."""
+    torch.set_num_threads(1)  # per calling thread, as robust PCA's workers do
+    for M, tau in calls:
+        Mi, ti = torch.tensor_split(M, workers)[part], torch.tensor_split(tau, workers)[part]
+        if Mi.shape[0]:
+            full(Mi, ti)
+
+
 def _previous_robust_pca(D: torch.Tensor) -> torch.Tensor:
     """The baseline: the solver as it was before the fused loop, default settings only.
 
@@ -232,16 +334,7 @@ def speed(args: argparse.Namespace) -> None:
             f"{'max |dL|':>9} {'/ max |L|':>9} {'iters':>5}"
         )
         for n in args.anchors:
-            g = torch.Generator().manual_seed(args.seed + n)
-            f64 = torch.float64  # the solver's own precision, so |dL| is the solvers' difference
-            D = torch.randn(args.num_ws, n, 4, generator=g, dtype=f64) @ torch.randn(
-                args.num_ws, 4, args.w_dim, generator=g, dtype=f64
-            ) + 0.01 * torch.randn(args.num_ws, n, args.w_dim, generator=g, dtype=f64)
-            if args.outliers:  # 5 % of the entries hit by ±U(2, 5), as in the accuracy runs
-                shape = D.shape
-                hit = torch.rand(shape, generator=g) < 0.05
-                sign = torch.randint(0, 2, shape, generator=g).to(f64) * 2 - 1
-                D = D + hit * sign * (2 + 3 * torch.rand(shape, generator=g, dtype=f64))
+            D = _speed_anchors(args, n)
             for threads in (1, 2):
                 t_base, t_ours = math.inf, math.inf
                 with torch_threads(threads):
@@ -283,7 +376,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--outliers", action="store_true", help="--speed: add 5 %% sparse outliers to the anchors"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="time the full-eigensolver calls alone against the whole solver (default n: 300)",
+    )
     args = parser.parse_args(argv)
+    if args.floor:
+        if args.anchors == [11, 32, 64]:
+            args.anchors = [300]
+        floor(args)
+        return
     if args.speed:
         if args.anchors == [11, 32, 64]:
             args.anchors = [16, 100, 300, 1000]
