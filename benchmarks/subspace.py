@@ -182,8 +182,10 @@ def floor(args: argparse.Namespace) -> None:
 
     One single-threaded run records the inputs of every call to the full route
     (``rpca._svt_full``: the Gram matrix, its whole eigendecomposition and the reconstruction).
-    Those calls are then replayed on the same matrices, split over one and two workers of one
-    intra-op thread each as robust PCA splits its layers, and timed (best of ``--repeat``).
+    Those calls are then replayed on the same matrices over one and two workers of one
+    intra-op thread each, and timed (best of ``--repeat``). Each call's matrices are split
+    evenly between the workers, which is at least as balanced as robust PCA's own split (by
+    layer, once, for the whole run): the replay can only be faster than the solver's share.
     The replay is what the exact full route costs by itself in this run: no change outside
     that route (the block route, the elementwise steps, the thread split) can bring the
     solver below it; only a faster eigensolver, or fewer iterations that need one, could.
@@ -247,7 +249,7 @@ def _replay(
     part: int,
     workers: int,
 ) -> None:
-    """Run worker ``part`` of ``workers``'s share of every recorded call, as robust PCA splits."""
+    """Run worker ``part``'s even share (of ``workers``) of every recorded call."""
     torch.set_num_threads(1)  # per calling thread, as robust PCA's workers do
     for M, tau in calls:
         Mi, ti = torch.tensor_split(M, workers)[part], torch.tensor_split(tau, workers)[part]
@@ -371,10 +373,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--speed", action="store_true", help="time robust PCA instead (default n: 16,100,300,1000)"
     )
-    parser.add_argument("--repeat", type=int, default=1, help="--speed: best of this many runs")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="--speed, --floor: best of this many runs"
+    )
     parser.add_argument("--busy", action="store_true", help="--speed: keep another core busy")
     parser.add_argument(
-        "--outliers", action="store_true", help="--speed: add 5 %% sparse outliers to the anchors"
+        "--outliers",
+        action="store_true",
+        help="--speed, --floor: add 5 %% sparse outliers to the anchors",
     )
     parser.add_argument(
         "--floor",
