@@ -221,9 +221,9 @@ def floor(args: argparse.Namespace) -> None:
                     robust_pca(D)
                     t_solver = min(t_solver, time.perf_counter() - t)
                     t = time.perf_counter()
-                    parts = [(calls, full, p, threads) for p in range(threads)]
+                    share = functools.partial(_replay, calls, full, workers=threads)
                     with torch_threads(1), ThreadPoolExecutor(threads) as pool:
-                        list(pool.map(lambda job: _replay(*job), parts))
+                        list(pool.map(share, range(threads)))
                     t_full = min(t_full, time.perf_counter() - t)
             print(f"{n:>6} {threads:>7} {t_solver:>8.2f} {t_full:>12.2f} "
                   f"{t_full / t_solver:>6.0%} {len(calls):>5} {matrices:>8} {iterations:>5}",
